@@ -1,0 +1,52 @@
+# Second-order autodiff in PyTorch: every target sets up .venv when it is missing,
+# so on a fresh clone `make book` and `make test` are the only commands needed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+BUILD  := _build
+NOTEBOOKS_MD := $(wildcard notebooks/*.md)
+BOOK_FLAGS := --warningiserror --nitpick --keep-going --quiet
+
+.DEFAULT_GOAL := help
+.PHONY: help setup book test lab sync execute student clean
+
+help:  ## List the targets
+	@echo "make <target>, where <target> is one of:"
+	@grep -E '^[a-z.]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18 | sed 's/^/  /'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## Create .venv and install the pinned environment (every target does this)
+
+book: $(STAMP)  ## Build the HTML book into _build/html (warnings are errors)
+	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
+	@echo "Open $(BUILD)/html/index.html"
+
+test: $(STAMP)  ## Run every test: helpers, notebooks under nbval, pairing, student bundle, book build
+	$(PY) -m pytest
+
+lab: $(STAMP)  ## Open JupyterLab on the notebooks
+	$(PY) -m jupyter lab notebooks
+
+sync: $(STAMP)  ## Pair notebooks/*.md and *.ipynb with jupytext (newest side wins)
+	$(PY) -m jupytext --sync $(NOTEBOOKS_MD)
+
+execute: $(STAMP)  ## Re-execute every notebook in place, top to bottom, in a fresh kernel
+	$(PY) scripts/execute.py notebooks/*.md
+
+student: $(STAMP)  ## Write the student bundle (no solutions) and its book to _build/student
+	$(PY) scripts/student_bundle.py $(BUILD)/student
+	$(VENV)/bin/jupyter-book build $(BUILD)/student $(BOOK_FLAGS)
+	@echo "Student notebooks: $(BUILD)/student/notebooks; book: $(BUILD)/student/_build/html"
+
+environment.yml: requirements.txt scripts/write_environment.py  ## Regenerate environment.yml from requirements.txt
+	$(PYTHON) scripts/write_environment.py
+
+clean:  ## Remove build output (keeps .venv)
+	rm -rf $(BUILD) .pytest_cache .jupyter_cache

@@ -1,0 +1,485 @@
+r"""Closed forms derived with SymPy, evaluated as float64 torch tensors.
+
+The course checks every derivative that autograd computes against a closed
+form.  This module derives those closed forms symbolically and turns them into
+functions of tensors.
+
+Functions of named symbols
+--------------------------
+For an expression :math:`f(s_1, \dots, s_n)` in SymPy symbols,
+
+* :func:`gradient` gives :math:`\nabla f`, an :math:`n`-vector,
+* :func:`hessian` gives :math:`\nabla^2 f`, an :math:`n \times n` matrix with
+  entries :math:`\partial^2 f / \partial s_i \partial s_j`,
+* :func:`jacobian` gives, for :math:`m` expressions :math:`f_1, \dots, f_m`,
+  the :math:`m \times n` matrix with entries :math:`\partial f_i / \partial s_j`.
+
+Each returns a :class:`ClosedForm`: ``.matrix`` is the SymPy result (it shows as
+LaTeX in a notebook) and calling it with one value per symbol evaluates it.
+The values are numbers or tensors that broadcast together; the result has shape
+``broadcast_shape + (n,)`` (gradient), ``+ (n, n)`` (Hessian) or ``+ (m, n)``
+(Jacobian).  So the per-element 2×2 Hessian of :math:`f(x, y)` evaluated on two
+tensors of shape ``(3,)`` has shape ``(3, 2, 2)``.
+
+Functions of a model's parameters
+---------------------------------
+:func:`param_gradient` and :func:`param_hessian` take a loss written as a plain
+Python function of SymPy matrices, one per parameter and one per data entry, and
+return exactly the structure that ``torch.func.grad`` and ``torch.func.hessian``
+return for the same parameter dict::
+
+    param_gradient(loss, params, **data)[a].shape == params[a].shape
+    param_hessian(loss, params, **data)[a][b].shape
+        == params[a].shape + params[b].shape
+
+A tensor of shape ``()`` becomes a symbol, one of shape ``(k,)`` a ``k×1``
+matrix and one of shape ``(r, c)`` an ``r×c`` matrix.  Parameters are flattened
+in the order of the dict and each one row-major (as ``Tensor.flatten``), which
+is the order of :attr:`ParamClosedForm.gradient_matrix` and
+:attr:`ParamClosedForm.hessian_matrix`.  Derivations are cached: the first call
+for a given loss and given shapes derives, later calls only evaluate.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+import torch
+
+__all__ = [
+    "ClosedForm",
+    "ParamClosedForm",
+    "gradient",
+    "hessian",
+    "jacobian",
+    "param_derive",
+    "param_gradient",
+    "param_hessian",
+]
+
+Value = float | int | torch.Tensor | np.ndarray
+
+
+# --------------------------------------------------------------------------
+# input validation
+# --------------------------------------------------------------------------
+
+
+def _as_expression(obj: Any, what: str) -> sympy.Expr:
+    """Return ``obj`` as a SymPy scalar, refusing strings and other objects.
+
+    Python numbers are accepted (SymPy wraps them exactly); strings are refused
+    so that nothing the caller typed is ever parsed by ``sympify``.
+    """
+    if isinstance(obj, bool) or isinstance(obj, str):
+        raise TypeError(
+            f"{what} must be a SymPy expression; got {type(obj).__name__} {obj!r}. "
+            "Build expressions from sympy.symbols(...) instead of strings."
+        )
+    if isinstance(obj, sympy.MatrixBase):
+        if obj.shape == (1, 1):
+            return obj[0, 0]
+        raise ValueError(
+            f"{what} must be a scalar expression; got a {obj.shape[0]}×{obj.shape[1]} "
+            "SymPy matrix."
+        )
+    if isinstance(obj, (int, float)):
+        return sympy.Integer(obj) if isinstance(obj, int) else sympy.Float(obj)
+    if isinstance(obj, sympy.Expr):
+        return obj
+    raise TypeError(f"{what} must be a SymPy expression; got {type(obj).__name__}.")
+
+
+def _as_symbols(symbols: Any) -> tuple[sympy.Symbol, ...]:
+    if isinstance(symbols, sympy.Symbol):
+        symbols = (symbols,)
+    if isinstance(symbols, str) or not isinstance(symbols, Sequence):
+        raise TypeError(
+            "symbols must be a sequence of sympy.Symbol, e.g. sympy.symbols('x y'); "
+            f"got {type(symbols).__name__}."
+        )
+    out = tuple(symbols)
+    if not out:
+        raise ValueError("symbols is empty: give at least one sympy.Symbol.")
+    for s in out:
+        if not isinstance(s, sympy.Symbol):
+            raise TypeError(
+                f"symbols must all be sympy.Symbol; got {type(s).__name__} {s!r}."
+            )
+    if len(set(out)) != len(out):
+        raise ValueError(f"symbols has repeats: {out}.")
+    return out
+
+
+def _check_free_symbols(exprs: Sequence[sympy.Expr], symbols: tuple[sympy.Symbol, ...]) -> None:
+    free = set().union(*(e.free_symbols for e in exprs))
+    unknown = free - set(symbols)
+    if unknown:
+        names = ", ".join(sorted(str(s) for s in unknown))
+        raise ValueError(
+            f"the expression depends on {names}, which is not among symbols "
+            f"{tuple(str(s) for s in symbols)}: every symbol needs a value."
+        )
+
+
+def _to_array(value: Any, what: str) -> np.ndarray:
+    """A float64 NumPy array of ``value``, refusing NaN and non-numeric input."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{what} is a complex tensor; the course works in real numbers.")
+        arr = value.detach().to("cpu", torch.float64).numpy(force=True)
+    elif isinstance(value, bool):
+        raise TypeError(f"{what} is a bool; expected a number or a tensor.")
+    elif isinstance(value, (int, float, np.ndarray, np.number)):
+        arr = np.asarray(value, dtype=np.float64)
+    else:
+        raise TypeError(
+            f"{what} must be a number or a tensor; got {type(value).__name__}."
+        )
+    if np.isnan(arr).any():
+        raise ValueError(f"{what} contains NaN.")
+    return arr
+
+
+def _broadcast_shape(arrays: Sequence[np.ndarray], names: Sequence[str]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*(a.shape for a in arrays)))
+    except ValueError:
+        shapes = ", ".join(f"{n}: {tuple(a.shape)}" for n, a in zip(names, arrays))
+        raise ValueError(f"the values do not broadcast together ({shapes}).") from None
+
+
+# --------------------------------------------------------------------------
+# closed forms of functions of named symbols
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """A SymPy matrix of expressions and a float64 evaluator for it.
+
+    ``matrix`` has shape ``(rows, cols)`` in SymPy; calling the object with one
+    value per symbol returns a float64 tensor of shape
+    ``broadcast_shape + out_shape``, where ``out_shape`` is ``(n,)`` for a
+    gradient and ``matrix.shape`` otherwise.
+    """
+
+    matrix: sympy.Matrix
+    symbols: tuple[sympy.Symbol, ...]
+    out_shape: tuple[int, ...]
+    kind: str
+    _entries: tuple[Callable[..., Any], ...] = field(repr=False, compare=False)
+
+    def __call__(self, *values: Value) -> torch.Tensor:
+        if len(values) != len(self.symbols):
+            raise TypeError(
+                f"this {self.kind} takes one value per symbol "
+                f"{tuple(str(s) for s in self.symbols)}: expected {len(self.symbols)} "
+                f"values, got {len(values)}."
+            )
+        names = [str(s) for s in self.symbols]
+        arrays = [_to_array(v, f"the value for {n}") for v, n in zip(values, names)]
+        batch = _broadcast_shape(arrays, names)
+        with np.errstate(all="ignore"):
+            entries = [np.broadcast_to(np.asarray(f(*arrays), dtype=np.float64), batch)
+                       for f in self._entries]
+        out = np.stack(entries, axis=-1).reshape(batch + self.out_shape)
+        return torch.from_numpy(np.ascontiguousarray(out))
+
+    def _repr_latex_(self) -> str:
+        return "$\\displaystyle " + sympy.latex(self.matrix) + "$"
+
+    def __repr__(self) -> str:
+        return f"ClosedForm({self.kind}, symbols={self.symbols}, matrix={self.matrix})"
+
+
+def _closed_form(matrix: sympy.Matrix, symbols: tuple[sympy.Symbol, ...],
+                 out_shape: tuple[int, ...], kind: str) -> ClosedForm:
+    entries = tuple(sympy.lambdify(symbols, e, modules="numpy") for e in matrix)
+    return ClosedForm(matrix=matrix, symbols=symbols, out_shape=out_shape,
+                      kind=kind, _entries=entries)
+
+
+def gradient(expr: Any, symbols: Any) -> ClosedForm:
+    r"""The gradient :math:`(\partial f/\partial s_1, \dots, \partial f/\partial s_n)`.
+
+    ``expr`` is a scalar SymPy expression (a 1×1 matrix is accepted) and
+    ``symbols`` the :math:`n` symbols to differentiate by, in order.  The
+    evaluated result has shape ``broadcast_shape + (n,)``; ``.matrix`` is the
+    :math:`n \times 1` column.
+    """
+    f = _as_expression(expr, "gradient's expr")
+    syms = _as_symbols(symbols)
+    _check_free_symbols([f], syms)
+    column = sympy.Matrix([sympy.diff(f, s) for s in syms])
+    return _closed_form(column, syms, (len(syms),), "gradient")
+
+
+def hessian(expr: Any, symbols: Any) -> ClosedForm:
+    r"""The Hessian :math:`H_{ij} = \partial^2 f / \partial s_i \partial s_j`.
+
+    ``expr`` is a scalar SymPy expression; the evaluated result has shape
+    ``broadcast_shape + (n, n)``.
+    """
+    f = _as_expression(expr, "hessian's expr")
+    syms = _as_symbols(symbols)
+    _check_free_symbols([f], syms)
+    matrix = sympy.hessian(f, syms)
+    return _closed_form(matrix, syms, (len(syms), len(syms)), "hessian")
+
+
+def jacobian(exprs: Any, symbols: Any) -> ClosedForm:
+    r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial s_j` of :math:`m` expressions.
+
+    ``exprs`` is a sequence of :math:`m` scalar SymPy expressions or a SymPy
+    row or column vector; the evaluated result has shape
+    ``broadcast_shape + (m, n)``.
+    """
+    if isinstance(exprs, sympy.MatrixBase):
+        if 1 not in exprs.shape:
+            raise ValueError(
+                f"jacobian's exprs must be a vector of expressions; got a "
+                f"{exprs.shape[0]}×{exprs.shape[1]} matrix (flatten it first)."
+            )
+        items = list(exprs)
+    elif isinstance(exprs, Sequence) and not isinstance(exprs, str):
+        items = list(exprs)
+    else:
+        raise TypeError(
+            "jacobian's exprs must be a list or tuple of SymPy expressions or a SymPy "
+            f"vector; got {type(exprs).__name__}."
+        )
+    if not items:
+        raise ValueError("jacobian's exprs is empty.")
+    fs = [_as_expression(e, f"jacobian's exprs[{i}]") for i, e in enumerate(items)]
+    syms = _as_symbols(symbols)
+    _check_free_symbols(fs, syms)
+    matrix = sympy.Matrix(fs).jacobian(syms)
+    return _closed_form(matrix, syms, (len(fs), len(syms)), "jacobian")
+
+
+# --------------------------------------------------------------------------
+# closed forms with respect to a model's parameters
+# --------------------------------------------------------------------------
+
+
+def _symbol_matrix(name: str, shape: tuple[int, ...]) -> sympy.Basic:
+    """SymPy stand-in for a tensor of ``shape`` named ``name``."""
+    if len(shape) == 0:
+        return sympy.Symbol(name, real=True)
+    if len(shape) == 1:
+        return sympy.Matrix(shape[0], 1,
+                            lambda i, _: sympy.Symbol(f"{name}_{{{i}}}", real=True))
+    if len(shape) == 2:
+        return sympy.Matrix(shape[0], shape[1],
+                            lambda i, j: sympy.Symbol(f"{name}_{{{i},{j}}}", real=True))
+    raise ValueError(
+        f"{name!r} has shape {shape}; closed forms take tensors of at most 2 "
+        "dimensions (a scalar, a vector or a matrix)."
+    )
+
+
+def _flat_symbols(stand_in: sympy.Basic) -> list[sympy.Symbol]:
+    if isinstance(stand_in, sympy.Symbol):
+        return [stand_in]
+    return list(stand_in)  # SymPy matrices iterate row-major
+
+
+def _shape_of(name: str, value: Any, kind: str) -> tuple[int, ...]:
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ()
+    raise TypeError(f"{kind} {name!r} must be a tensor; got {type(value).__name__}.")
+
+
+@dataclass(frozen=True)
+class ParamClosedForm:
+    r"""Loss, gradient and Hessian of a loss in closed form, for given shapes.
+
+    ``stand_ins`` maps every parameter and data name to the SymPy symbol or
+    matrix the loss was called with.  ``gradient_matrix`` (:math:`n \times 1`)
+    and ``hessian_matrix`` (:math:`n \times n`) are flattened in parameter
+    order, each parameter row-major; ``flat_names`` names their rows.
+    """
+
+    loss_expr: sympy.Expr
+    stand_ins: dict[str, sympy.Basic]
+    param_shapes: dict[str, tuple[int, ...]]
+    data_shapes: dict[str, tuple[int, ...]]
+    gradient_matrix: sympy.Matrix
+    hessian_matrix: sympy.Matrix
+    flat_names: tuple[str, ...]
+    _gradient_fn: Callable[..., Any] = field(repr=False, compare=False)
+    _hessian_fn: Callable[..., Any] = field(repr=False, compare=False)
+
+    def _arguments(self, params: Mapping[str, Any], data: Mapping[str, Any]) -> list[float]:
+        _check_names(params, data, self.param_shapes, self.data_shapes)
+        args: list[float] = []
+        for kind, values, shapes in (("parameter", params, self.param_shapes),
+                                     ("data entry", data, self.data_shapes)):
+            for name, shape in shapes.items():
+                got = _shape_of(name, values[name], kind)
+                if got != shape:
+                    raise ValueError(
+                        f"{kind} {name!r} has shape {got}, but this closed form was "
+                        f"derived for shape {shape}."
+                    )
+                args.extend(_to_array(values[name], f"{kind} {name!r}").reshape(-1).tolist())
+        return args
+
+    def gradient(self, params: Mapping[str, Any], **data: Any) -> dict[str, torch.Tensor]:
+        """``{name: dL/dname}``, each of shape ``params[name].shape``, float64."""
+        flat = np.asarray(self._gradient_fn(*self._arguments(params, data)),
+                          dtype=np.float64).reshape(-1)
+        out: dict[str, torch.Tensor] = {}
+        start = 0
+        for name, shape in self.param_shapes.items():
+            size = math.prod(shape)
+            out[name] = torch.from_numpy(flat[start:start + size].reshape(shape).copy())
+            start += size
+        return out
+
+    def hessian(self, params: Mapping[str, Any], **data: Any) -> dict[str, dict[str, torch.Tensor]]:
+        """``{a: {b: d²L/da db}}``, block ``[a][b]`` of shape ``shape_a + shape_b``."""
+        n = len(self.flat_names)
+        flat = np.asarray(self._hessian_fn(*self._arguments(params, data)),
+                          dtype=np.float64).reshape(n, n)
+        offsets: dict[str, tuple[int, int]] = {}
+        start = 0
+        for name, shape in self.param_shapes.items():
+            offsets[name] = (start, start + math.prod(shape))
+            start += math.prod(shape)
+        out: dict[str, dict[str, torch.Tensor]] = {}
+        for a, sa in self.param_shapes.items():
+            out[a] = {}
+            for b, sb in self.param_shapes.items():
+                (a0, a1), (b0, b1) = offsets[a], offsets[b]
+                out[a][b] = torch.from_numpy(flat[a0:a1, b0:b1].reshape(sa + sb).copy())
+        return out
+
+    def flat_hessian(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
+        """The Hessian as one ``(n, n)`` float64 matrix in ``flat_names`` order."""
+        n = len(self.flat_names)
+        flat = self._hessian_fn(*self._arguments(params, data))
+        return torch.from_numpy(np.asarray(flat, dtype=np.float64).reshape(n, n).copy())
+
+
+def _check_names(params: Mapping[str, Any], data: Mapping[str, Any],
+                 param_shapes: Mapping[str, Any], data_shapes: Mapping[str, Any]) -> None:
+    for kind, given, wanted in (("params", params, param_shapes), ("data", data, data_shapes)):
+        missing = [k for k in wanted if k not in given]
+        extra = [k for k in given if k not in wanted]
+        if missing or extra:
+            raise KeyError(
+                f"{kind} has names {sorted(given)}, but this closed form was derived for "
+                f"{sorted(wanted)} (missing: {missing}, extra: {extra})."
+            )
+
+
+def _validate_call(loss: Callable[..., Any], params: Mapping[str, Any],
+                   data: Mapping[str, Any]) -> None:
+    if not callable(loss):
+        raise TypeError(f"loss must be a function; got {type(loss).__name__}.")
+    if not isinstance(params, Mapping) or not params:
+        raise TypeError(
+            "params must be a non-empty dict of name -> tensor, as "
+            f"dict(model.named_parameters()); got {type(params).__name__}."
+        )
+    both = sorted(set(params) & set(data))
+    if both:
+        raise ValueError(
+            f"{both} is both a parameter and a data entry: give each name once."
+        )
+    try:
+        signature = inspect.signature(loss)
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    try:
+        signature.bind(**{**params, **data})
+    except TypeError as err:
+        raise TypeError(
+            f"loss{signature} cannot be called with params {sorted(params)} and data "
+            f"{sorted(data)}: {err}."
+        ) from None
+
+
+@functools.lru_cache(maxsize=64)
+def _derive(loss: Callable[..., Any], param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+            data_shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> ParamClosedForm:
+    stand_ins = {name: _symbol_matrix(name, shape) for name, shape in param_shapes + data_shapes}
+    result = loss(**stand_ins)
+    if isinstance(result, sympy.MatrixBase) and result.shape != (1, 1):
+        raise ValueError(
+            f"loss must return a scalar; it returned a {result.shape[0]}×{result.shape[1]} "
+            "SymPy matrix (sum or reduce it)."
+        )
+    if not isinstance(result, (sympy.Expr, sympy.MatrixBase, int, float)) or isinstance(result, bool):
+        raise TypeError(
+            f"loss must return a SymPy scalar expression; it returned {type(result).__name__}."
+        )
+    expr = _as_expression(result, "the loss's value")
+    param_syms = [s for name, _ in param_shapes for s in _flat_symbols(stand_ins[name])]
+    data_syms = [s for name, _ in data_shapes for s in _flat_symbols(stand_ins[name])]
+    grad = sympy.Matrix([sympy.diff(expr, s) for s in param_syms])
+    n = len(param_syms)
+    hess = sympy.zeros(n, n)
+    for i in range(n):
+        for j in range(i, n):
+            hess[i, j] = hess[j, i] = sympy.diff(grad[i], param_syms[j])
+    args = param_syms + data_syms
+    return ParamClosedForm(
+        loss_expr=expr,
+        stand_ins=stand_ins,
+        param_shapes=dict(param_shapes),
+        data_shapes=dict(data_shapes),
+        gradient_matrix=grad,
+        hessian_matrix=hess,
+        flat_names=tuple(str(s) for s in param_syms),
+        _gradient_fn=sympy.lambdify(args, grad, modules="numpy", cse=True),
+        _hessian_fn=sympy.lambdify(args, hess, modules="numpy", cse=True),
+    )
+
+
+def param_derive(loss: Callable[..., Any], params: Mapping[str, Any], **data: Any) -> ParamClosedForm:
+    """Derive (once per loss and shapes) the loss's gradient and Hessian in closed form.
+
+    ``loss`` is called by keyword with one SymPy stand-in per parameter and per
+    data entry (see the module docstring for the shapes) and must return a
+    scalar.  Parameter names that are not Python identifiers (``"0.weight"``)
+    reach a loss written as ``def loss(**p)``.
+    """
+    _validate_call(loss, params, data)
+    param_shapes = tuple((k, _shape_of(k, v, "parameter")) for k, v in params.items())
+    data_shapes = tuple((k, _shape_of(k, v, "data entry")) for k, v in data.items())
+    return _derive(loss, param_shapes, data_shapes)
+
+
+def param_gradient(loss: Callable[..., Any], params: Mapping[str, Any],
+                   **data: Any) -> dict[str, torch.Tensor]:
+    r"""The gradient of ``loss`` with respect to ``params``, in closed form.
+
+    Returns ``{name: tensor}`` with ``out[name].shape == params[name].shape``
+    (float64), the structure ``torch.func.grad`` returns for a function of the
+    same dict.
+    """
+    return param_derive(loss, params, **data).gradient(params, **data)
+
+
+def param_hessian(loss: Callable[..., Any], params: Mapping[str, Any],
+                  **data: Any) -> dict[str, dict[str, torch.Tensor]]:
+    r"""The Hessian of ``loss`` with respect to ``params``, in closed form.
+
+    Returns nested dicts with ``out[a][b]`` of shape
+    ``params[a].shape + params[b].shape``, entries
+    :math:`\partial^2 L / \partial a_{\dots} \partial b_{\dots}` (float64), the
+    structure ``torch.func.hessian`` returns for a function of the same dict.
+    """
+    return param_derive(loss, params, **data).hessian(params, **data)

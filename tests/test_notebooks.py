@@ -1,0 +1,131 @@
+"""The chapters' structure: pairs, execution order, exercises, set-up cells, toc.
+
+nbval (run by the same pytest call, see pyproject.toml) re-executes each
+notebook and compares its outputs; these tests check what nbval does not.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from conftest import CHAPTERS_IPYNB, CHAPTERS_MD, NOTEBOOKS, ROOT
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def ids(paths):
+    return [p.stem for p in paths]
+
+
+def cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_there_are_chapters():
+    assert CHAPTERS_MD, "no notebooks/NN_slug.md found"
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_md_and_ipynb_are_paired_with_identical_cells(md):
+    twin = md.with_suffix(".ipynb")
+    assert twin.exists(), f"{md.name} has no executed twin {twin.name}: run `make execute`"
+    text, nb = jupytext.read(md), jupytext.read(twin)
+    assert cells(text) == cells(nb), (
+        f"{md.name} and {twin.name} differ: edit the .md, then run "
+        f"`.venv/bin/python scripts/execute.py {md.relative_to(ROOT)}`"
+    )
+    assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,md:myst"
+
+
+@pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=ids(CHAPTERS_IPYNB))
+def test_every_ipynb_has_its_md(path):
+    assert path.with_suffix(".md").exists(), f"{path.name} has no .md source"
+
+
+@pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=ids(CHAPTERS_IPYNB))
+def test_executed_top_to_bottom_in_one_kernel(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts} are not 1, 2, 3, ...: "
+        "re-execute it in a fresh kernel with scripts/execute.py"
+    )
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        errors = [o for o in c.outputs if o.output_type == "error"]
+        if errors:
+            assert "raises-exception" in c.metadata.get("tags", []), (
+                f"{path.name}: cell {c.execution_count} raised {errors[0].ename} "
+                "but is not tagged raises-exception"
+            )
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_chapter_conventions(md):
+    nb = jupytext.read(md)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert re.match(r"# \d+\. ", nb.cells[0].source), f"{md.name}: first cell is '# N. Title'"
+    assert "**Learning objectives.**" in text and "**Prerequisites.**" in text
+    assert "## Summary" in text and "## Exercises" in text
+    n_exercises = len(re.findall(r"\{exercise-start\}", text))
+    assert n_exercises >= 3, f"{md.name}: {n_exercises} exercises, at least 3 needed"
+    assert len(re.findall(r"\{solution-start\}", text)) == n_exercises
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert sum(BEGIN in c.source for c in code) >= n_exercises
+    assert "check.assert_close" in "\n".join(c.source for c in code)
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_solution_cells_are_fenced_and_checked(md):
+    """Inside a solution gate, every code cell fences its answer and then checks it."""
+    inside = False
+    for c in jupytext.read(md).cells:
+        if c.cell_type == "markdown" and "{solution-start}" in c.source:
+            inside = True
+        elif c.cell_type == "markdown" and "{solution-end}" in c.source:
+            inside = False
+        elif c.cell_type == "code" and inside:
+            src = c.source
+            assert src.count(BEGIN) == src.count(END) >= 1, f"{md.name}: unfenced solution:\n{src}"
+            after = src.rsplit(END, 1)[1]
+            assert "check." in after, f"{md.name}: a solution cell has no check after its fence:\n{src}"
+        elif c.cell_type == "code":
+            assert BEGIN not in c.source, f"{md.name}: solution fence outside a solution gate"
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_colab_cell_installs_from_the_configured_repository(md):
+    first_code = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
+    url = CONFIG["repository"]["url"]
+    assert f"git+{url}\"" in first_code.source, (
+        f"{md.name}: the first code cell must install the helpers from git+{url} in Colab"
+    )
+    assert "remove-cell" in first_code.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_math_macros_match_the_book(md):
+    """Jupyter and Colab do not read _config.yml: each chapter defines the same macros."""
+    macros = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
+    expected = "$" + " ".join(f"\\newcommand{{\\{k}}}{{{v}}}" for k, v in macros.items()) + "$"
+    second = jupytext.read(md).cells[1]
+    assert second.source.strip() == expected, f"{md.name}: cell 2 must be the macro cell:\n{expected}"
+    assert "remove-cell" in second.metadata.get("tags", [])
+
+
+def test_toc_lists_every_chapter_in_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    chapters = [f for f in files if f.startswith("notebooks/")]
+    assert chapters == sorted(chapters), "chapters in _toc.yml are out of order"
+    assert chapters == [f"notebooks/{p.stem}" for p in CHAPTERS_IPYNB]
+    for f in files:
+        assert any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb")), f
