@@ -10,7 +10,7 @@ NOTEBOOKS_MD := $(wildcard notebooks/*.md)
 BOOK_FLAGS := --warningiserror --nitpick --keep-going --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help setup book test lab sync execute student clean
+.PHONY: help setup book test lab sync execute student bench clean
 
 help:  ## List the targets
 	@echo "make <target>, where <target> is one of:"
@@ -44,6 +44,9 @@ student: $(STAMP)  ## Write the student bundle (no solutions) and its book to _b
 	$(PY) scripts/student_bundle.py $(BUILD)/student
 	$(VENV)/bin/jupyter-book build $(BUILD)/student $(BOOK_FLAGS)
 	@echo "Student notebooks: $(BUILD)/student/notebooks; book: $(BUILD)/student/_build/html"
+
+bench: $(STAMP)  ## Time every method side by side; CSV and figures in _build/bench (a few minutes)
+	$(PY) -m helpers.bench --out $(BUILD)/bench
 
 environment.yml: requirements.txt scripts/write_environment.py  ## Regenerate environment.yml from requirements.txt
 	$(PYTHON) scripts/write_environment.py

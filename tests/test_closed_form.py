@@ -168,3 +168,28 @@ def test_evaluating_with_other_shapes_or_names_is_refused():
         form.gradient({"w": torch.ones(3)})
     with pytest.raises(KeyError, match=r"missing: \['w'\], extra: \['v'\]"):
         form.gradient({"v": torch.ones(2)})
+
+
+def test_wrt_differentiates_by_a_subset_and_holds_the_rest():
+    a = sympy.Symbol("a", real=True)
+    g = closed_form.gradient(a * x**2 * y, [x, y, a], wrt=[x])
+    assert g.matrix == sympy.Matrix([2 * a * x * y])
+    check.assert_close(g(2.0, 3.0, 0.5), torch.tensor([6.0], dtype=f64), what="d/dx only")
+    h = closed_form.hessian(a * x**2 * y, [x, y, a], wrt=[y, x])
+    assert h(1.0, 1.0, 1.0).shape == (2, 2) and h.matrix == sympy.Matrix([[0, 2 * a * x], [2 * a * x, 2 * a * y]])
+    j = closed_form.jacobian([a * x, y], [x, y, a], wrt=[a])
+    assert j(torch.ones(4), 1.0, 1.0).shape == (4, 2, 1)
+    with pytest.raises(ValueError, match=r"wrt has \['z'\], which are not among symbols"):
+        closed_form.gradient(x, [x], wrt=[z])
+
+
+def test_param_gradient_does_not_derive_the_hessian():
+    def loss(w):
+        return (w.T * w)[0, 0] ** 2
+
+    form = closed_form.param_derive(loss, {"w": torch.ones(3)})
+    assert "hessian_matrix" not in form.__dict__
+    closed_form.param_gradient(loss, {"w": torch.ones(3)})
+    assert "hessian_matrix" not in form.__dict__
+    closed_form.param_hessian(loss, {"w": torch.ones(3)})
+    assert "hessian_matrix" in form.__dict__

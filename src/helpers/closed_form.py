@@ -207,39 +207,55 @@ def _closed_form(matrix: sympy.Matrix, symbols: tuple[sympy.Symbol, ...],
                       kind=kind, _entries=entries)
 
 
-def gradient(expr: Any, symbols: Any) -> ClosedForm:
+def _wrt(wrt: Any, syms: tuple[sympy.Symbol, ...]) -> tuple[sympy.Symbol, ...]:
+    """The symbols to differentiate by: all of ``syms``, or the subset ``wrt`` (in its order)."""
+    if wrt is None:
+        return syms
+    chosen = _as_symbols(wrt)
+    outside = [str(s) for s in chosen if s not in syms]
+    if outside:
+        raise ValueError(f"wrt has {outside}, which are not among symbols {tuple(map(str, syms))}.")
+    return chosen
+
+
+def gradient(expr: Any, symbols: Any, *, wrt: Any = None) -> ClosedForm:
     r"""The gradient :math:`(\partial f/\partial s_1, \dots, \partial f/\partial s_n)`.
 
     ``expr`` is a scalar SymPy expression (a 1×1 matrix is accepted) and
-    ``symbols`` the :math:`n` symbols to differentiate by, in order.  The
-    evaluated result has shape ``broadcast_shape + (n,)``; ``.matrix`` is the
-    :math:`n \times 1` column.
+    ``symbols`` the symbols it depends on, one value each when evaluated.  It is
+    differentiated by ``wrt`` (default: all of ``symbols``), :math:`n` symbols;
+    the others are held fixed.  The evaluated result has shape
+    ``broadcast_shape + (n,)``; ``.matrix`` is the :math:`n \times 1` column.
     """
     f = _as_expression(expr, "gradient's expr")
     syms = _as_symbols(symbols)
     _check_free_symbols([f], syms)
-    column = sympy.Matrix([sympy.diff(f, s) for s in syms])
-    return _closed_form(column, syms, (len(syms),), "gradient")
+    by = _wrt(wrt, syms)
+    column = sympy.Matrix([sympy.diff(f, s) for s in by])
+    return _closed_form(column, syms, (len(by),), "gradient")
 
 
-def hessian(expr: Any, symbols: Any) -> ClosedForm:
+def hessian(expr: Any, symbols: Any, *, wrt: Any = None) -> ClosedForm:
     r"""The Hessian :math:`H_{ij} = \partial^2 f / \partial s_i \partial s_j`.
 
-    ``expr`` is a scalar SymPy expression; the evaluated result has shape
-    ``broadcast_shape + (n, n)``.
+    ``expr`` is a scalar SymPy expression in ``symbols``, differentiated by
+    ``wrt`` (default: all of ``symbols``), :math:`n` symbols; the evaluated
+    result has shape ``broadcast_shape + (n, n)``.
     """
     f = _as_expression(expr, "hessian's expr")
     syms = _as_symbols(symbols)
     _check_free_symbols([f], syms)
-    matrix = sympy.hessian(f, syms)
-    return _closed_form(matrix, syms, (len(syms), len(syms)), "hessian")
+    by = _wrt(wrt, syms)
+    matrix = sympy.hessian(f, by)
+    return _closed_form(matrix, syms, (len(by), len(by)), "hessian")
 
 
-def jacobian(exprs: Any, symbols: Any) -> ClosedForm:
+def jacobian(exprs: Any, symbols: Any, *, wrt: Any = None) -> ClosedForm:
     r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial s_j` of :math:`m` expressions.
 
     ``exprs`` is a sequence of :math:`m` scalar SymPy expressions or a SymPy
-    row or column vector; the evaluated result has shape
+    row or column vector in ``symbols``, differentiated by ``wrt`` (default:
+    all of ``symbols``), :math:`n` symbols; the evaluated result has shape
     ``broadcast_shape + (m, n)``.
     """
     if isinstance(exprs, sympy.MatrixBase):
@@ -261,8 +277,9 @@ def jacobian(exprs: Any, symbols: Any) -> ClosedForm:
     fs = [_as_expression(e, f"jacobian's exprs[{i}]") for i, e in enumerate(items)]
     syms = _as_symbols(symbols)
     _check_free_symbols(fs, syms)
-    matrix = sympy.Matrix(fs).jacobian(syms)
-    return _closed_form(matrix, syms, (len(fs), len(syms)), "jacobian")
+    by = _wrt(wrt, syms)
+    matrix = sympy.Matrix(fs).jacobian(by)
+    return _closed_form(matrix, syms, (len(fs), len(by)), "jacobian")
 
 
 # --------------------------------------------------------------------------
@@ -307,7 +324,8 @@ class ParamClosedForm:
     ``stand_ins`` maps every parameter and data name to the SymPy symbol or
     matrix the loss was called with.  ``gradient_matrix`` (:math:`n \times 1`)
     and ``hessian_matrix`` (:math:`n \times n`) are flattened in parameter
-    order, each parameter row-major; ``flat_names`` names their rows.
+    order, each parameter row-major; ``flat_names`` names their rows.  The
+    Hessian is derived the first time it is asked for.
     """
 
     loss_expr: sympy.Expr
@@ -315,10 +333,25 @@ class ParamClosedForm:
     param_shapes: dict[str, tuple[int, ...]]
     data_shapes: dict[str, tuple[int, ...]]
     gradient_matrix: sympy.Matrix
-    hessian_matrix: sympy.Matrix
     flat_names: tuple[str, ...]
+    _param_symbols: tuple[sympy.Symbol, ...] = field(repr=False, compare=False)
+    _arg_symbols: tuple[sympy.Symbol, ...] = field(repr=False, compare=False)
     _gradient_fn: Callable[..., Any] = field(repr=False, compare=False)
-    _hessian_fn: Callable[..., Any] = field(repr=False, compare=False)
+
+    @functools.cached_property
+    def hessian_matrix(self) -> sympy.Matrix:
+        """The :math:`n \\times n` Hessian, derived on first use (symmetric, so half is differentiated)."""
+        syms = self._param_symbols
+        n = len(syms)
+        hess = sympy.zeros(n, n)
+        for i in range(n):
+            for j in range(i, n):
+                hess[i, j] = hess[j, i] = sympy.diff(self.gradient_matrix[i], syms[j])
+        return hess
+
+    @functools.cached_property
+    def _hessian_fn(self) -> Callable[..., Any]:
+        return sympy.lambdify(self._arg_symbols, self.hessian_matrix, modules="numpy", cse=True)
 
     def _arguments(self, params: Mapping[str, Any], data: Mapping[str, Any]) -> list[float]:
         _check_names(params, data, self.param_shapes, self.data_shapes)
@@ -429,11 +462,6 @@ def _derive(loss: Callable[..., Any], param_shapes: tuple[tuple[str, tuple[int, 
     param_syms = [s for name, _ in param_shapes for s in _flat_symbols(stand_ins[name])]
     data_syms = [s for name, _ in data_shapes for s in _flat_symbols(stand_ins[name])]
     grad = sympy.Matrix([sympy.diff(expr, s) for s in param_syms])
-    n = len(param_syms)
-    hess = sympy.zeros(n, n)
-    for i in range(n):
-        for j in range(i, n):
-            hess[i, j] = hess[j, i] = sympy.diff(grad[i], param_syms[j])
     args = param_syms + data_syms
     return ParamClosedForm(
         loss_expr=expr,
@@ -441,10 +469,10 @@ def _derive(loss: Callable[..., Any], param_shapes: tuple[tuple[str, tuple[int, 
         param_shapes=dict(param_shapes),
         data_shapes=dict(data_shapes),
         gradient_matrix=grad,
-        hessian_matrix=hess,
         flat_names=tuple(str(s) for s in param_syms),
+        _param_symbols=tuple(param_syms),
+        _arg_symbols=tuple(args),
         _gradient_fn=sympy.lambdify(args, grad, modules="numpy", cse=True),
-        _hessian_fn=sympy.lambdify(args, hess, modules="numpy", cse=True),
     )
 
 
