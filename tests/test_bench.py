@@ -6,41 +6,16 @@ import csv
 import math
 
 import pytest
-import sympy
 import torch
 
-from helpers import bench, check, closed_form
-
-
-def scalar_closed_form(p: bench.Problem):
-    """Gradient and Hessian of sum(tanh(Wx)²) from SymPy, at the problem's point."""
-    xs = sympy.symbols(f"x0:{p.n}", real=True)
-    W = sympy.Matrix(p.data["W"].tolist())
-    z = W * sympy.Matrix(xs)
-    f = sum(sympy.tanh(zi) ** 2 for zi in z)
-    return closed_form.gradient(f, xs)(*p.x), closed_form.hessian(f, xs)(*p.x)
-
-
-def mlp_closed_form(p: bench.Problem):
-    def loss(**kw):
-        X, y = kw["X"], kw["y"]
-        hidden = (X * kw["0.weight"].T + sympy.ones(X.shape[0], 1) * kw["0.bias"].T).applyfunc(sympy.tanh)
-        pred = hidden * kw["2.weight"].T + sympy.ones(X.shape[0], 1) * kw["2.bias"][0]
-        r = pred - y
-        return (r.T * r)[0, 0] / X.shape[0]
-
-    sizes = [math.prod(s) for s in p.param_shapes.values()]
-    params = {k: t.reshape(s) for (k, s), t in zip(p.param_shapes.items(), torch.split(p.x, sizes))}
-    form = closed_form.param_derive(loss, params, **p.data)
-    g = torch.cat([t.reshape(-1) for t in form.gradient(params, **p.data).values()])
-    return g, form.flat_hessian(params, **p.data)
+from helpers import bench, check
 
 
 @pytest.mark.parametrize("problem, n, sizes", [("scalar", 4, {}), ("mlp", 9, {"d": 2, "batch": 4})])
 def test_every_method_matches_the_closed_form(problem, n, sizes):
     p = bench.make_problem(problem, n, **sizes)
     assert p.n == n
-    g, H = scalar_closed_form(p) if problem == "scalar" else mlp_closed_form(p)
+    g, H = bench.closed_form_reference(p)
     for method, (kind, fn) in bench.METHODS.items():
         expected = {"gradient": g, "hvp": H @ p.v, "hessian": H}[kind]
         check.assert_close(fn(p), expected, what=f"{problem} {method}", rtol=1e-9, atol=1e-12)
@@ -48,7 +23,7 @@ def test_every_method_matches_the_closed_form(problem, n, sizes):
 
 def test_wrong_method_would_fail():
     p = bench.make_problem("scalar", 4)
-    _, H = scalar_closed_form(p)
+    _, H = bench.closed_form_reference(p)
     with pytest.raises(AssertionError):
         check.assert_close(bench.hvp_fwd_rev(p), H.T @ (p.v + 1e-6), what="perturbed direction")
 
@@ -78,3 +53,4 @@ def test_unknown_problem_and_method_are_refused():
         bench.make_problem("cnn", 10)
     with pytest.raises(SystemExit):
         bench.main(["--methods", "magic"])
+

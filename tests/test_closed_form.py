@@ -193,3 +193,26 @@ def test_param_gradient_does_not_derive_the_hessian():
     assert "hessian_matrix" not in form.__dict__
     closed_form.param_hessian(loss, {"w": torch.ones(3)})
     assert "hessian_matrix" in form.__dict__
+
+
+def test_value_evaluates_a_scalar_expression_elementwise():
+    r, t = sympy.symbols("r theta", positive=True)
+    det = closed_form.value(r**2 * sympy.sin(t), [r, t])
+    out = det(torch.tensor([1.0, 2.0], dtype=f64), math.pi / 2)
+    check.assert_close(out, torch.tensor([1.0, 4.0], dtype=f64), what="r² sin θ")
+    assert closed_form.value(x * y, [x, y])(2.0, 3.0).shape == ()
+    with pytest.raises(ValueError, match="depends on y"):
+        closed_form.value(x * y, [x])
+    with pytest.raises(ValueError, match="scalar expression; got a 2×1"):
+        closed_form.value(sympy.Matrix([x, y]), [x, y])
+
+
+def test_param_closed_form_evaluates_the_loss():
+    torch.manual_seed(0)
+    X, t = torch.randn(5, 2, dtype=f64), torch.randn(5, dtype=f64)
+    params = {"weight": torch.randn(1, 2, dtype=f64), "bias": torch.randn(1, dtype=f64)}
+    form = closed_form.param_derive(mse_loss, params, inputs=X, targets=t)
+    expected = torch.mean((X @ params["weight"].T + params["bias"] - t[:, None]) ** 2)
+    check.assert_close(form.loss(params, inputs=X, targets=t), expected, what="MSE value")
+    with pytest.raises(AssertionError):
+        check.assert_close(form.loss(params, inputs=X, targets=t + 0.1), expected, what="other targets")

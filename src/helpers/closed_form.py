@@ -62,6 +62,7 @@ __all__ = [
     "param_derive",
     "param_gradient",
     "param_hessian",
+    "value",
 ]
 
 Value = float | int | torch.Tensor | np.ndarray
@@ -190,8 +191,8 @@ class ClosedForm:
         with np.errstate(all="ignore"):
             entries = [np.broadcast_to(np.asarray(f(*arrays), dtype=np.float64), batch)
                        for f in self._entries]
-        out = np.stack(entries, axis=-1).reshape(batch + self.out_shape)
-        return torch.from_numpy(np.ascontiguousarray(out))
+        out = np.stack(entries, axis=-1).reshape(batch + self.out_shape)  # out_shape () for a value
+        return torch.from_numpy(np.array(out, dtype=np.float64, order="C"))  # keeps 0-d as 0-d
 
     def _repr_latex_(self) -> str:
         return "$\\displaystyle " + sympy.latex(self.matrix) + "$"
@@ -216,6 +217,18 @@ def _wrt(wrt: Any, syms: tuple[sympy.Symbol, ...]) -> tuple[sympy.Symbol, ...]:
     if outside:
         raise ValueError(f"wrt has {outside}, which are not among symbols {tuple(map(str, syms))}.")
     return chosen
+
+
+def value(expr: Any, symbols: Any) -> ClosedForm:
+    r"""A scalar expression itself, :math:`f(s_1, \dots, s_n)`, as a function of tensors.
+
+    The evaluated result has shape ``broadcast_shape``: a determinant, a loss,
+    a log-likelihood, evaluated element by element on tensors that broadcast.
+    """
+    f = _as_expression(expr, "value's expr")
+    syms = _as_symbols(symbols)
+    _check_free_symbols([f], syms)
+    return _closed_form(sympy.Matrix([[f]]), syms, (), "value")
 
 
 def gradient(expr: Any, symbols: Any, *, wrt: Any = None) -> ClosedForm:
@@ -367,6 +380,14 @@ class ParamClosedForm:
                     )
                 args.extend(_to_array(values[name], f"{kind} {name!r}").reshape(-1).tolist())
         return args
+
+    @functools.cached_property
+    def _loss_fn(self) -> Callable[..., Any]:
+        return sympy.lambdify(self._arg_symbols, self.loss_expr, modules="numpy")
+
+    def loss(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
+        """The loss itself at ``params`` and ``data``, a float64 tensor of shape ``()``."""
+        return torch.tensor(float(self._loss_fn(*self._arguments(params, data))), dtype=torch.float64)
 
     def gradient(self, params: Mapping[str, Any], **data: Any) -> dict[str, torch.Tensor]:
         """``{name: dL/dname}``, each of shape ``params[name].shape``, float64."""
