@@ -201,9 +201,21 @@ class ClosedForm:
         return f"ClosedForm({self.kind}, symbols={self.symbols}, matrix={self.matrix})"
 
 
+def _lambdify(symbols: Sequence[sympy.Symbol], expr: Any, cse: bool = False) -> Callable[..., Any]:
+    """``sympy.lambdify`` on identifier-safe stand-ins for ``symbols``.
+
+    Names such as ``x_{0}`` or ``0.weight_{1,2}`` read well as LaTeX but are not
+    Python identifiers; lambdify would rename them one substitution at a time,
+    which is slow for large data.  One ``xreplace`` does it at once.
+    """
+    safe = [sympy.Symbol(f"_a{i}") for i in range(len(symbols))]
+    renamed = sympy.sympify(expr).xreplace(dict(zip(symbols, safe)))
+    return sympy.lambdify(safe, renamed, modules="numpy", cse=cse, dummify=False)
+
+
 def _closed_form(matrix: sympy.Matrix, symbols: tuple[sympy.Symbol, ...],
                  out_shape: tuple[int, ...], kind: str) -> ClosedForm:
-    entries = tuple(sympy.lambdify(symbols, e, modules="numpy") for e in matrix)
+    entries = tuple(_lambdify(symbols, e) for e in matrix)
     return ClosedForm(matrix=matrix, symbols=symbols, out_shape=out_shape,
                       kind=kind, _entries=entries)
 
@@ -364,7 +376,7 @@ class ParamClosedForm:
 
     @functools.cached_property
     def _hessian_fn(self) -> Callable[..., Any]:
-        return sympy.lambdify(self._arg_symbols, self.hessian_matrix, modules="numpy", cse=True)
+        return _lambdify(self._arg_symbols, self.hessian_matrix, cse=True)
 
     def _arguments(self, params: Mapping[str, Any], data: Mapping[str, Any]) -> list[float]:
         _check_names(params, data, self.param_shapes, self.data_shapes)
@@ -383,7 +395,7 @@ class ParamClosedForm:
 
     @functools.cached_property
     def _loss_fn(self) -> Callable[..., Any]:
-        return sympy.lambdify(self._arg_symbols, self.loss_expr, modules="numpy")
+        return _lambdify(self._arg_symbols, self.loss_expr)
 
     def loss(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
         """The loss itself at ``params`` and ``data``, a float64 tensor of shape ``()``."""
@@ -493,7 +505,7 @@ def _derive(loss: Callable[..., Any], param_shapes: tuple[tuple[str, tuple[int, 
         flat_names=tuple(str(s) for s in param_syms),
         _param_symbols=tuple(param_syms),
         _arg_symbols=tuple(args),
-        _gradient_fn=sympy.lambdify(args, grad, modules="numpy", cse=True),
+        _gradient_fn=_lambdify(args, grad, cse=True),
     )
 
 
