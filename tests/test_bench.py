@@ -54,3 +54,11 @@ def test_unknown_problem_and_method_are_refused():
     with pytest.raises(SystemExit):
         bench.main(["--methods", "magic"])
 
+
+
+def test_shipped_results_load_and_cover_every_method():
+    note, rows = bench.load_results()
+    assert note.startswith("torch ") and "thread" in note
+    assert {r.method for r in rows} == set(bench.METHODS)
+    assert {r.problem for r in rows} == {"scalar", "mlp"}
+    assert max(r.n for r in rows) >= 1000

@@ -72,7 +72,9 @@ def test_executed_top_to_bottom_in_one_kernel(path):
 def test_chapter_conventions(md):
     nb = jupytext.read(md)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert re.match(r"# \d+\. ", nb.cells[0].source), f"{md.name}: first cell is '# N. Title'"
+    assert re.fullmatch(r"# [^\d\s][^\n]*", nb.cells[0].source.strip()), (
+        f"{md.name}: first cell is '# Title', without a number (the toc numbers chapters)"
+    )
     assert "**Learning objectives.**" in text and "**Prerequisites.**" in text
     assert "## Summary" in text and "## Exercises" in text
     n_exercises = len(re.findall(r"\{exercise-start\}", text))
@@ -81,6 +83,17 @@ def test_chapter_conventions(md):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert sum(BEGIN in c.source for c in code) >= n_exercises
     assert "check.assert_close" in "\n".join(c.source for c in code)
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_exercise_checks_use_the_books_numbers(md):
+    """The book numbers exercises N.k in chapter N; a check that says 'Exercise k' would not match."""
+    chapter = int(md.name[:2])
+    text = md.read_text()
+    for number in re.findall(r'what=f?"Exercise ([\d.]+)', text):
+        assert number.startswith(f"{chapter}."), f"{md.name}: 'Exercise {number}' should read 'Exercise {chapter}.k'"
+    stray = re.findall(r"\b[Ee]xercise \d+\b(?![.\d])", text)
+    assert not stray, f"{md.name}: unqualified references {stray}; write 'exercise {chapter}.k'"
 
 
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
@@ -126,6 +139,11 @@ def test_toc_lists_every_chapter_in_order():
     files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
     chapters = [f for f in files if f.startswith("notebooks/")]
     assert chapters == sorted(chapters), "chapters in _toc.yml are out of order"
+    for part in toc["parts"]:
+        has_chapters = any(ch["file"].startswith("notebooks/") for ch in part["chapters"])
+        assert part.get("numbered", False) == has_chapters, (
+            f"part {part['caption']!r}: parts with chapters are numbered, others are not"
+        )
     assert chapters == [f"notebooks/{p.stem}" for p in CHAPTERS_IPYNB]
     for f in files:
         assert any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb")), f
