@@ -6,6 +6,7 @@ notebook and compares its outputs; these tests check what nbval does not.
 
 from __future__ import annotations
 
+import ast
 import re
 
 import jupytext
@@ -112,6 +113,42 @@ def test_solution_cells_are_fenced_and_checked(md):
             assert "check." in after, f"{md.name}: a solution cell has no check after its fence:\n{src}"
         elif c.cell_type == "code":
             assert BEGIN not in c.source, f"{md.name}: solution fence outside a solution gate"
+
+
+def _names(source, ctx):
+    """Names a piece of code stores (ctx=ast.Store) or reads (ast.Load), outside comprehensions."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    found = set()
+
+    def visit(node, in_comprehension=False):
+        inside = in_comprehension or isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ctx) and not (inside and ctx is ast.Store):
+            found.add(node.id)
+        if ctx is ast.Store and isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        if ctx is ast.Store and isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    visit(ast.parse(code))
+    return found
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_later_cells_do_not_need_what_a_check_defines(md):
+    """In the student bundle a stub raises before its check runs, so nothing later may need the check's names."""
+    code = [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
+    for i, source in enumerate(code):
+        if END not in source:
+            continue
+        made_by_check = _names(source.rsplit(END, 1)[1], ast.Store)
+        for later in code[i + 1:]:
+            needed = (made_by_check & _names(later, ast.Load)) - _names(later, ast.Store)
+            assert not needed, (
+                f"{md.name}: {sorted(needed)} is defined after a solution fence and used later; "
+                "define it in a set-up cell instead"
+            )
 
 
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
