@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import CHAPTERS_IPYNB, CHAPTERS_MD, NOTEBOOKS, ROOT
+from conftest import CHAPTERS_IPYNB, CHAPTERS_MD, ROOT
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -25,7 +25,10 @@ def ids(paths):
 
 
 def cells(nb):
-    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+    return [
+        (c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", [])))
+        for c in nb.cells
+    ]
 
 
 def test_there_are_chapters():
@@ -35,7 +38,9 @@ def test_there_are_chapters():
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
 def test_md_and_ipynb_are_paired_with_identical_cells(md):
     twin = md.with_suffix(".ipynb")
-    assert twin.exists(), f"{md.name} has no executed twin {twin.name}: run `make execute`"
+    assert twin.exists(), (
+        f"{md.name} has no executed twin {twin.name}: run `make execute`"
+    )
     text, nb = jupytext.read(md), jupytext.read(twin)
     assert cells(text) == cells(nb), (
         f"{md.name} and {twin.name} differ: edit the .md, then run "
@@ -74,7 +79,8 @@ def test_chapter_conventions(md):
     nb = jupytext.read(md)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert re.fullmatch(r"# [^\d\s][^\n]*", nb.cells[0].source.strip()), (
-        f"{md.name}: first cell is '# Title', without a number (the toc numbers chapters)"
+        f"{md.name}: first cell is '# Title', without a number "
+        "(the toc numbers chapters)"
     )
     assert "**Learning objectives.**" in text and "**Prerequisites.**" in text
     assert "## Summary" in text and "## Exercises" in text
@@ -88,13 +94,20 @@ def test_chapter_conventions(md):
 
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
 def test_exercise_checks_use_the_books_numbers(md):
-    """The book numbers exercises N.k in chapter N; a check that says 'Exercise k' would not match."""
+    """The book numbers exercises N.k in chapter N.
+
+    A check that says 'Exercise k' would not match the book's number.
+    """
     chapter = int(md.name[:2])
     text = md.read_text()
     for number in re.findall(r'what=f?"Exercise ([\d.]+)', text):
-        assert number.startswith(f"{chapter}."), f"{md.name}: 'Exercise {number}' should read 'Exercise {chapter}.k'"
+        assert number.startswith(f"{chapter}."), (
+            f"{md.name}: 'Exercise {number}' should read 'Exercise {chapter}.k'"
+        )
     stray = re.findall(r"\b[Ee]xercise \d+\b(?![.\d])", text)
-    assert not stray, f"{md.name}: unqualified references {stray}; write 'exercise {chapter}.k'"
+    assert not stray, (
+        f"{md.name}: unqualified references {stray}; write 'exercise {chapter}.k'"
+    )
 
 
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
@@ -108,21 +121,38 @@ def test_solution_cells_are_fenced_and_checked(md):
             inside = False
         elif c.cell_type == "code" and inside:
             src = c.source
-            assert src.count(BEGIN) == src.count(END) >= 1, f"{md.name}: unfenced solution:\n{src}"
+            assert src.count(BEGIN) == src.count(END) >= 1, (
+                f"{md.name}: unfenced solution:\n{src}"
+            )
             after = src.rsplit(END, 1)[1]
-            assert "check." in after, f"{md.name}: a solution cell has no check after its fence:\n{src}"
+            assert "check." in after, (
+                f"{md.name}: a solution cell has no check after its fence:\n{src}"
+            )
         elif c.cell_type == "code":
-            assert BEGIN not in c.source, f"{md.name}: solution fence outside a solution gate"
+            assert BEGIN not in c.source, (
+                f"{md.name}: solution fence outside a solution gate"
+            )
 
 
 def _names(source, ctx):
-    """Names a piece of code stores (ctx=ast.Store) or reads (ast.Load), outside comprehensions."""
-    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    """Names a piece of code stores (ast.Store) or reads (ast.Load).
+
+    Names bound inside comprehensions are left out.
+    """
+    code = "\n".join(
+        line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))
+    )
     found = set()
 
     def visit(node, in_comprehension=False):
-        inside = in_comprehension or isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ctx) and not (inside and ctx is ast.Store):
+        inside = in_comprehension or isinstance(
+            node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+        )
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ctx)
+            and not (inside and ctx is ast.Store)
+        ):
             found.add(node.id)
         if ctx is ast.Store and isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             found.add(node.name)
@@ -137,38 +167,57 @@ def _names(source, ctx):
 
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
 def test_later_cells_do_not_need_what_a_check_defines(md):
-    """In the student bundle a stub raises before its check runs, so nothing later may need the check's names."""
+    """In the student bundle a stub raises before its check runs.
+
+    So nothing later may need the names the check defines.
+    """
     code = [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
     for i, source in enumerate(code):
         if END not in source:
             continue
         made_by_check = _names(source.rsplit(END, 1)[1], ast.Store)
-        for later in code[i + 1:]:
-            needed = (made_by_check & _names(later, ast.Load)) - _names(later, ast.Store)
+        for later in code[i + 1 :]:
+            needed = (made_by_check & _names(later, ast.Load)) - _names(
+                later, ast.Store
+            )
             assert not needed, (
-                f"{md.name}: {sorted(needed)} is defined after a solution fence and used later; "
-                "define it in a set-up cell instead"
+                f"{md.name}: {sorted(needed)} is defined after a solution fence "
+                "and used later; define it in a set-up cell instead"
             )
 
 
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
-def test_colab_cell_installs_from_the_configured_repository(md):
+def test_setup_cell_installs_from_the_repository_and_shortens_errors(md):
+    """The hidden first code cell: Colab install, short errors, path-free warnings."""
     first_code = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
     url = CONFIG["repository"]["url"]
-    assert f"git+{url}\"" in first_code.source, (
-        f"{md.name}: the first code cell must install the helpers from git+{url} in Colab"
+    assert f'REPOSITORY = "{url}"' in first_code.source, (
+        f"{md.name}: the first code cell must install the helpers from {url} in Colab"
     )
+    assert '"course-helpers @ git+{REPOSITORY}"' in first_code.source
+    assert "%xmode Minimal" in first_code.source
+    assert "warnings.formatwarning" in first_code.source
     assert "remove-cell" in first_code.metadata.get("tags", [])
 
 
+# Commands that MathJax 3 knows only because a book's configuration defines them.
+_BOOK_MACROS = r"\\(Hess|Jac|vv|vx|vw|vtheta|loss|diag|tr|T|R|E)(?![A-Za-z])"
+
+
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
-def test_math_macros_match_the_book(md):
-    """Jupyter and Colab do not read _config.yml: each chapter defines the same macros."""
-    macros = CONFIG["sphinx"]["config"]["mathjax3_config"]["tex"]["macros"]
-    expected = "$" + " ".join(f"\\newcommand{{\\{k}}}{{{v}}}" for k, v in macros.items()) + "$"
-    second = jupytext.read(md).cells[1]
-    assert second.source.strip() == expected, f"{md.name}: cell 2 must be the macro cell:\n{expected}"
-    assert "remove-cell" in second.metadata.get("tags", [])
+def test_math_needs_no_macro_definitions(md):
+    """JupyterLab and Colab typeset cells in any order, so no cell may rely on a
+    macro defined elsewhere (in another cell or in _config.yml): plain LaTeX only."""
+    for cell in jupytext.read(md).cells:
+        if cell.cell_type != "markdown":
+            continue
+        assert "\\newcommand" not in cell.source and "\\def\\" not in cell.source, (
+            f"{md.name}: a cell defines a macro:\n{cell.source[:200]}"
+        )
+        used = re.findall(_BOOK_MACROS, cell.source)
+        assert not used, (
+            f"{md.name}: custom macros {sorted(set(used))} in:\n{cell.source[:200]}"
+        )
 
 
 def test_toc_lists_every_chapter_in_order():
@@ -177,9 +226,12 @@ def test_toc_lists_every_chapter_in_order():
     chapters = [f for f in files if f.startswith("notebooks/")]
     assert chapters == sorted(chapters), "chapters in _toc.yml are out of order"
     for part in toc["parts"]:
-        has_chapters = any(ch["file"].startswith("notebooks/") for ch in part["chapters"])
+        has_chapters = any(
+            ch["file"].startswith("notebooks/") for ch in part["chapters"]
+        )
         assert part.get("numbered", False) == has_chapters, (
-            f"part {part['caption']!r}: parts with chapters are numbered, others are not"
+            f"part {part['caption']!r}: parts with chapters are numbered, "
+            "others are not"
         )
     assert chapters == [f"notebooks/{p.stem}" for p in CHAPTERS_IPYNB]
     for f in files:
