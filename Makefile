@@ -16,9 +16,9 @@ help:  ## List the targets
 	@echo "make <target>, where <target> is one of:"
 	@grep -E '^[a-z.]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18 | sed 's/^/  /'
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-instructors.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-instructors.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
@@ -29,10 +29,10 @@ book: $(STAMP)  ## Build the HTML book into _build/html (warnings are errors)
 	@echo "Open $(BUILD)/html/index.html"
 
 test: $(STAMP)  ## Run every test: helpers, notebooks under nbval, pairing, student bundle, book build
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadscope
 
 lab: $(STAMP)  ## Open JupyterLab on the notebooks
-	$(PY) -m jupyter lab notebooks
+	$(PY) -m jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 sync: $(STAMP)  ## Pair notebooks/*.md and *.ipynb with jupytext (newest side wins)
 	$(PY) -m jupytext --sync $(NOTEBOOKS_MD)
@@ -45,11 +45,32 @@ student: $(STAMP)  ## Write the student bundle (no solutions) and its book to _b
 	$(VENV)/bin/jupyter-book build $(BUILD)/student $(BOOK_FLAGS)
 	@echo "Student notebooks: $(BUILD)/student/notebooks; book: $(BUILD)/student/_build/html"
 
-bench: $(STAMP)  ## Time every method side by side; CSV and figures in _build/bench (a few minutes)
+.PHONY: nbgrader
+nbgrader: $(STAMP)  ## Write an nbgrader course directory (source/chNN, config) to _build/nbgrader
+	$(PY) scripts/nbgrader_bundle.py $(BUILD)/nbgrader
+	@echo "Next: source $(VENV)/bin/activate; cd $(BUILD)/nbgrader; see book/instructors.md"
+
+bench: $(STAMP)  ## Time every method side by side; CSV and figures in _build/bench (about 10 min)
 	$(PY) -m helpers.bench --out $(BUILD)/bench
+
+.PHONY: bench-closed-form
+bench-closed-form: $(STAMP)  ## Time closed-form Hessians: per-sample route against the expanded one (minutes)
+	$(PY) scripts/bench_closed_form.py
 
 environment.yml: requirements.txt scripts/write_environment.py  ## Regenerate environment.yml from requirements.txt
 	$(PYTHON) scripts/write_environment.py
+
+.PHONY: lint linkcheck
+lint: $(STAMP)  ## Lint (ruff) the code and the chapters; check the Python files' format
+	$(PY) -m ruff check src tests scripts notebooks
+	$(PY) -m ruff format --check src tests scripts
+
+linkcheck: $(STAMP)  ## Check every external link of the book (needs the network)
+	$(VENV)/bin/jupyter-book build . --builder linkcheck
+
+.PHONY: screenshots
+screenshots: $(STAMP)  ## Screenshot a chapter at 1400 and 400 px and in JupyterLab into _build/screenshots
+	$(PY) scripts/screenshots.py --out $(BUILD)/screenshots $(if $(CHAPTER),--chapter $(CHAPTER),)
 
 clean:  ## Remove build output (keeps .venv)
 	rm -rf $(BUILD) .pytest_cache .jupyter_cache

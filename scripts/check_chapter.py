@@ -1,4 +1,4 @@
-"""Check one chapter on its own: execute it, run its tests and nbval, build it into a book.
+"""Check one chapter on its own: execute it, run its tests and nbval, build a book.
 
     .venv/bin/python scripts/check_chapter.py notebooks/05_full_hessians.md
 
@@ -34,11 +34,27 @@ def run(cmd: list[str], what: str) -> None:
 def main(md: pathlib.Path) -> None:
     md = md.resolve()
     stem = md.stem
-    run([sys.executable, "scripts/execute.py", str(md.relative_to(ROOT))], "execute in a fresh kernel")
-    run([sys.executable, "-m", "pytest", "-q", "tests/test_notebooks.py",
-         "tests/test_student.py", "-k", f"{stem} or bundle or gate or stub or unfenced"],
-        "pairing, conventions, student bundle")
-    run([sys.executable, "-m", "pytest", "-q", f"notebooks/{stem}.ipynb"], "nbval (strict) re-run")
+    run(
+        [sys.executable, "scripts/execute.py", str(md.relative_to(ROOT))],
+        "execute in a fresh kernel",
+    )
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "tests/test_notebooks.py",
+            "tests/test_student.py",
+            "-k",
+            f"{stem} or bundle or gate or stub or unfenced",
+        ],
+        "pairing, conventions, student bundle",
+    )
+    run(
+        [sys.executable, "-m", "pytest", "-q", f"notebooks/{stem}.ipynb"],
+        "nbval (strict) re-run",
+    )
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     entry = f"notebooks/{stem}"
     listed = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
@@ -47,13 +63,29 @@ def main(md: pathlib.Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         toc_path = pathlib.Path(tmp) / "_toc.yml"
         toc_path.write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
-        run([str(BIN / "jupyter-book"), "build", ".", "--toc", str(toc_path), "--path-output", tmp,
-             "--warningiserror", "--nitpick", "--keep-going", "--quiet"], "book build, warnings as errors")
+        run(
+            [
+                str(BIN / "jupyter-book"),
+                "build",
+                ".",
+                "--toc",
+                str(toc_path),
+                "--path-output",
+                tmp,
+                "--warningiserror",
+                "--nitpick",
+                "--keep-going",
+                "--quiet",
+            ],
+            "book build, warnings as errors",
+        )
         html = pathlib.Path(tmp) / "_build" / "html" / "notebooks" / f"{stem}.html"
         print(f"rendered page (deleted on exit): {html}, {html.stat().st_size} bytes")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or not sys.argv[1].endswith(".md"):
-        sys.exit("usage: .venv/bin/python scripts/check_chapter.py notebooks/NN_slug.md")
+        sys.exit(
+            "usage: .venv/bin/python scripts/check_chapter.py notebooks/NN_slug.md"
+        )
     main(pathlib.Path(sys.argv[1]))

@@ -24,11 +24,19 @@ FORMATS = "ipynb,md:myst"
 def execute(md_path: pathlib.Path) -> float:
     nb = jupytext.read(md_path)
     nb.metadata.setdefault("jupytext", {})["formats"] = FORMATS
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     start = time.perf_counter()
-    NotebookClient(nb, timeout=300, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(md_path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(md_path.parent)}},
+    ).execute()
     elapsed = time.perf_counter() - start
     out = md_path.with_suffix(".ipynb")
     jupytext.write(nb, out, fmt="ipynb")
@@ -44,4 +52,6 @@ if __name__ == "__main__":
         if path.suffix != ".md":
             sys.exit(f"{path}: give the .md source, not {path.suffix}")
         print(f"executing {path} ...", flush=True)
-        print(f"  wrote {path.with_suffix('.ipynb')} in {execute(path):.1f} s", flush=True)
+        print(
+            f"  wrote {path.with_suffix('.ipynb')} in {execute(path):.1f} s", flush=True
+        )

@@ -12,13 +12,17 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def pins(text: str) -> list[str]:
     """The ``name==version`` lines of a requirements file, in order."""
-    return [line.split("#")[0].strip() for line in text.splitlines()
-            if line.split("#")[0].strip()]
+    return [
+        line.split("#")[0].strip()
+        for line in text.splitlines()
+        if line.split("#")[0].strip()
+    ]
 
 
 def render(requirements: list[str]) -> str:
     lines = [
-        "# Generated from requirements.txt by scripts/write_environment.py: edit that file,",
+        "# Generated from requirements.txt by scripts/write_environment.py: "
+        "edit that file,",
         "# then run `make environment.yml`.",
         "name: second-order-autodiff",
         "channels:",

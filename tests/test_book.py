@@ -16,8 +16,18 @@ FLAGS = ["--warningiserror", "--nitpick", "--keep-going", "--quiet"]
 
 def build(source, out):
     result = subprocess.run(
-        [str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--path-output", str(out), *FLAGS],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        [
+            str(pathlib.Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(source),
+            "--path-output",
+            str(out),
+            *FLAGS,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, f"book build failed:\n{log[-6000:]}"
@@ -39,7 +49,9 @@ def test_book_builds_without_warnings(tmp_path):
 
 @pytest.mark.book
 def test_student_book_builds_without_solutions(tmp_path):
-    spec = importlib.util.spec_from_file_location("sb", ROOT / "scripts" / "student_bundle.py")
+    spec = importlib.util.spec_from_file_location(
+        "sb", ROOT / "scripts" / "student_bundle.py"
+    )
     sb = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sb)
     bundle = tmp_path / "student"

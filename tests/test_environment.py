@@ -15,7 +15,9 @@ def requirement_pins() -> dict[str, str]:
         line = line.split("#")[0].strip()
         if line:
             name, sep, version = line.partition("==")
-            assert sep, f"requirements.txt: {line!r} is not an exact pin (name==version)"
+            assert sep, (
+                f"requirements.txt: {line!r} is not an exact pin (name==version)"
+            )
             pins[name.lower()] = version
     return pins
 
@@ -24,8 +26,18 @@ def test_requirements_are_exact_and_include_the_essentials():
     pins = requirement_pins()
     assert pins["torch"] == "2.13.0"
     assert pins["jupyter-book"] == "1.0.4.post1"
-    for name in ["jupytext", "nbval", "sympy", "matplotlib", "numpy", "ipykernel",
-                 "jupyterlab", "pytest", "sphinx-exercise", "scipy"]:
+    for name in [
+        "jupytext",
+        "nbval",
+        "sympy",
+        "matplotlib",
+        "numpy",
+        "ipykernel",
+        "jupyterlab",
+        "pytest",
+        "sphinx-exercise",
+        "scipy",
+    ]:
         assert name in pins, f"{name} is not pinned"
 
 
@@ -37,5 +49,7 @@ def test_environment_yml_has_the_same_pins():
         m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", item)
         if m:
             env_pins[m.group(1).lower()] = m.group(2)
-    assert env_pins == requirement_pins(), "run `make environment.yml` after editing requirements.txt"
+    assert env_pins == requirement_pins(), (
+        "run `make environment.yml` after editing requirements.txt"
+    )
     assert "python=3.11" in env["dependencies"]

@@ -38,6 +38,43 @@ in the order of the dict and each one row-major (as ``Tensor.flatten``), which
 is the order of :attr:`ParamClosedForm.gradient_matrix` and
 :attr:`ParamClosedForm.hessian_matrix`.  Derivations are cached: the first call
 for a given loss and given shapes derives, later calls only evaluate.
+
+A loss written over the whole data set is expanded symbolically over every
+sample, so its derivation slows down as the data grow.
+
+Per-sample losses over a batch (``reduce=``)
+--------------------------------------------
+With ``reduce="mean"`` or ``reduce="sum"`` (on :func:`param_derive`,
+:func:`param_gradient` and :func:`param_hessian`) the loss is written for **one**
+sample, :math:`\ell(\theta; d)`, and the closed forms are those of
+
+.. math::
+
+    L(\theta) = \frac{1}{N} \sum_{n=1}^{N} \ell(\theta; d_n)
+    \quad \text{(mean)}, \qquad
+    L(\theta) = \sum_{n=1}^{N} \ell(\theta; d_n) \quad \text{(sum)},
+
+with :math:`\nabla L` and :math:`\nabla^2 L` the mean or sum of the
+per-sample :math:`\nabla \ell` and :math:`\nabla^2 \ell`.  Every data entry is
+a batch along its first axis, all with the same :math:`N \ge 1`, and the loss
+receives one sample of it::
+
+    data entry shape     the loss receives
+    (N,)                 a symbol               y
+    (N, k)               a k×1 matrix           x_{0}, ..., x_{k-1}
+    (N, k, m)            a k×m matrix           A_{0,0}, ..., A_{k-1,m-1}
+
+Parameters reach the loss as before (their shapes have no batch axis).  SymPy
+differentiates :math:`\ell` once: the gradient, then the upper triangle of the
+Hessian (:math:`n(n+1)/2` entries for :math:`n` parameters), one
+``sympy.cse`` over all entries, one ``lambdify`` to NumPy.  None of this
+depends on :math:`N`; one derivation serves every batch size and both
+reductions.  The batch is then evaluated in float64, vectorised over the
+samples (each data symbol an ``(N,)`` array), chunked so that about 64 MiB of
+intermediates are alive at once, and summed (divided by :math:`N` for the
+mean).  The result has the same structure as without ``reduce``; the derived
+object is a :class:`PerSampleClosedForm`, which also gives the per-sample
+losses and gradients.
 """
 
 from __future__ import annotations
@@ -56,12 +93,14 @@ import torch
 __all__ = [
     "ClosedForm",
     "ParamClosedForm",
+    "PerSampleClosedForm",
     "gradient",
     "hessian",
     "jacobian",
     "param_derive",
     "param_gradient",
     "param_hessian",
+    "REDUCTIONS",
     "value",
 ]
 
@@ -119,7 +158,9 @@ def _as_symbols(symbols: Any) -> tuple[sympy.Symbol, ...]:
     return out
 
 
-def _check_free_symbols(exprs: Sequence[sympy.Expr], symbols: tuple[sympy.Symbol, ...]) -> None:
+def _check_free_symbols(
+    exprs: Sequence[sympy.Expr], symbols: tuple[sympy.Symbol, ...]
+) -> None:
     free = set().union(*(e.free_symbols for e in exprs))
     unknown = free - set(symbols)
     if unknown:
@@ -134,7 +175,9 @@ def _to_array(value: Any, what: str) -> np.ndarray:
     """A float64 NumPy array of ``value``, refusing NaN and non-numeric input."""
     if isinstance(value, torch.Tensor):
         if value.is_complex():
-            raise TypeError(f"{what} is a complex tensor; the course works in real numbers.")
+            raise TypeError(
+                f"{what} is a complex tensor; the course works in real numbers."
+            )
         arr = value.detach().to("cpu", torch.float64).numpy(force=True)
     elif isinstance(value, bool):
         raise TypeError(f"{what} is a bool; expected a number or a tensor.")
@@ -149,11 +192,15 @@ def _to_array(value: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _broadcast_shape(arrays: Sequence[np.ndarray], names: Sequence[str]) -> tuple[int, ...]:
+def _broadcast_shape(
+    arrays: Sequence[np.ndarray], names: Sequence[str]
+) -> tuple[int, ...]:
     try:
         return tuple(np.broadcast_shapes(*(a.shape for a in arrays)))
     except ValueError:
-        shapes = ", ".join(f"{n}: {tuple(a.shape)}" for n, a in zip(names, arrays))
+        shapes = ", ".join(
+            f"{n}: {tuple(a.shape)}" for n, a in zip(names, arrays, strict=True)
+        )
         raise ValueError(f"the values do not broadcast together ({shapes}).") from None
 
 
@@ -186,13 +233,22 @@ class ClosedForm:
                 f"values, got {len(values)}."
             )
         names = [str(s) for s in self.symbols]
-        arrays = [_to_array(v, f"the value for {n}") for v, n in zip(values, names)]
+        arrays = [
+            _to_array(v, f"the value for {n}")
+            for v, n in zip(values, names, strict=True)
+        ]
         batch = _broadcast_shape(arrays, names)
         with np.errstate(all="ignore"):
-            entries = [np.broadcast_to(np.asarray(f(*arrays), dtype=np.float64), batch)
-                       for f in self._entries]
-        out = np.stack(entries, axis=-1).reshape(batch + self.out_shape)  # out_shape () for a value
-        return torch.from_numpy(np.array(out, dtype=np.float64, order="C"))  # keeps 0-d as 0-d
+            entries = [
+                np.broadcast_to(np.asarray(f(*arrays), dtype=np.float64), batch)
+                for f in self._entries
+            ]
+        out = np.stack(entries, axis=-1).reshape(
+            batch + self.out_shape
+        )  # out_shape () for a value
+        return torch.from_numpy(
+            np.array(out, dtype=np.float64, order="C")
+        )  # keeps 0-d as 0-d
 
     def _repr_latex_(self) -> str:
         return "$\\displaystyle " + sympy.latex(self.matrix) + "$"
@@ -201,7 +257,9 @@ class ClosedForm:
         return f"ClosedForm({self.kind}, symbols={self.symbols}, matrix={self.matrix})"
 
 
-def _lambdify(symbols: Sequence[sympy.Symbol], expr: Any, cse: bool = False) -> Callable[..., Any]:
+def _lambdify(
+    symbols: Sequence[sympy.Symbol], expr: Any, cse: bool = False
+) -> Callable[..., Any]:
     """``sympy.lambdify`` on identifier-safe stand-ins for ``symbols``.
 
     Names such as ``x_{0}`` or ``0.weight_{1,2}`` read well as LaTeX but are not
@@ -209,30 +267,40 @@ def _lambdify(symbols: Sequence[sympy.Symbol], expr: Any, cse: bool = False) -> 
     which is slow for large data.  One ``xreplace`` does it at once.
     """
     safe = [sympy.Symbol(f"_a{i}") for i in range(len(symbols))]
-    renamed = sympy.sympify(expr).xreplace(dict(zip(symbols, safe)))
+    renamed = sympy.sympify(expr).xreplace(dict(zip(symbols, safe, strict=True)))
     return sympy.lambdify(safe, renamed, modules="numpy", cse=cse, dummify=False)
 
 
-def _closed_form(matrix: sympy.Matrix, symbols: tuple[sympy.Symbol, ...],
-                 out_shape: tuple[int, ...], kind: str) -> ClosedForm:
+def _closed_form(
+    matrix: sympy.Matrix,
+    symbols: tuple[sympy.Symbol, ...],
+    out_shape: tuple[int, ...],
+    kind: str,
+) -> ClosedForm:
     entries = tuple(_lambdify(symbols, e) for e in matrix)
-    return ClosedForm(matrix=matrix, symbols=symbols, out_shape=out_shape,
-                      kind=kind, _entries=entries)
+    return ClosedForm(
+        matrix=matrix, symbols=symbols, out_shape=out_shape, kind=kind, _entries=entries
+    )
 
 
 def _wrt(wrt: Any, syms: tuple[sympy.Symbol, ...]) -> tuple[sympy.Symbol, ...]:
-    """The symbols to differentiate by: all of ``syms``, or the subset ``wrt`` (in its order)."""
+    """The symbols to differentiate by: all of ``syms``, or the subset ``wrt``.
+
+    The subset keeps the order of ``wrt``.
+    """
     if wrt is None:
         return syms
     chosen = _as_symbols(wrt)
     outside = [str(s) for s in chosen if s not in syms]
     if outside:
-        raise ValueError(f"wrt has {outside}, which are not among symbols {tuple(map(str, syms))}.")
+        raise ValueError(
+            f"wrt has {outside}, which are not among symbols {tuple(map(str, syms))}."
+        )
     return chosen
 
 
 def value(expr: Any, symbols: Any) -> ClosedForm:
-    r"""A scalar expression itself, :math:`f(s_1, \dots, s_n)`, as a function of tensors.
+    r"""A scalar expression itself, :math:`f(s_1, \dots, s_n)`, as a function.
 
     The evaluated result has shape ``broadcast_shape``: a determinant, a loss,
     a log-likelihood, evaluated element by element on tensors that broadcast.
@@ -276,7 +344,7 @@ def hessian(expr: Any, symbols: Any, *, wrt: Any = None) -> ClosedForm:
 
 
 def jacobian(exprs: Any, symbols: Any, *, wrt: Any = None) -> ClosedForm:
-    r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial s_j` of :math:`m` expressions.
+    r"""The Jacobian :math:`J_{ij} = \partial f_i / \partial s_j` of m functions.
 
     ``exprs`` is a sequence of :math:`m` scalar SymPy expressions or a SymPy
     row or column vector in ``symbols``, differentiated by ``wrt`` (default:
@@ -317,11 +385,15 @@ def _symbol_matrix(name: str, shape: tuple[int, ...]) -> sympy.Basic:
     if len(shape) == 0:
         return sympy.Symbol(name, real=True)
     if len(shape) == 1:
-        return sympy.Matrix(shape[0], 1,
-                            lambda i, _: sympy.Symbol(f"{name}_{{{i}}}", real=True))
+        return sympy.Matrix(
+            shape[0], 1, lambda i, _: sympy.Symbol(f"{name}_{{{i}}}", real=True)
+        )
     if len(shape) == 2:
-        return sympy.Matrix(shape[0], shape[1],
-                            lambda i, j: sympy.Symbol(f"{name}_{{{i},{j}}}", real=True))
+        return sympy.Matrix(
+            shape[0],
+            shape[1],
+            lambda i, j: sympy.Symbol(f"{name}_{{{i},{j}}}", real=True),
+        )
     raise ValueError(
         f"{name!r} has shape {shape}; closed forms take tensors of at most 2 "
         "dimensions (a scalar, a vector or a matrix)."
@@ -365,7 +437,10 @@ class ParamClosedForm:
 
     @functools.cached_property
     def hessian_matrix(self) -> sympy.Matrix:
-        """The :math:`n \\times n` Hessian, derived on first use (symmetric, so half is differentiated)."""
+        """The :math:`n \\times n` Hessian, derived on first use.
+
+        It is symmetric, so only the upper triangle is differentiated.
+        """
         syms = self._param_symbols
         n = len(syms)
         hess = sympy.zeros(n, n)
@@ -378,11 +453,15 @@ class ParamClosedForm:
     def _hessian_fn(self) -> Callable[..., Any]:
         return _lambdify(self._arg_symbols, self.hessian_matrix, cse=True)
 
-    def _arguments(self, params: Mapping[str, Any], data: Mapping[str, Any]) -> list[float]:
+    def _arguments(
+        self, params: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> list[float]:
         _check_names(params, data, self.param_shapes, self.data_shapes)
         args: list[float] = []
-        for kind, values, shapes in (("parameter", params, self.param_shapes),
-                                     ("data entry", data, self.data_shapes)):
+        for kind, values, shapes in (
+            ("parameter", params, self.param_shapes),
+            ("data entry", data, self.data_shapes),
+        ):
             for name, shape in shapes.items():
                 got = _shape_of(name, values[name], kind)
                 if got != shape:
@@ -390,7 +469,9 @@ class ParamClosedForm:
                         f"{kind} {name!r} has shape {got}, but this closed form was "
                         f"derived for shape {shape}."
                     )
-                args.extend(_to_array(values[name], f"{kind} {name!r}").reshape(-1).tolist())
+                args.extend(
+                    _to_array(values[name], f"{kind} {name!r}").reshape(-1).tolist()
+                )
         return args
 
     @functools.cached_property
@@ -398,38 +479,29 @@ class ParamClosedForm:
         return _lambdify(self._arg_symbols, self.loss_expr)
 
     def loss(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
-        """The loss itself at ``params`` and ``data``, a float64 tensor of shape ``()``."""
-        return torch.tensor(float(self._loss_fn(*self._arguments(params, data))), dtype=torch.float64)
+        """The loss itself at ``params`` and ``data``, a float64 ``()`` tensor."""
+        return torch.tensor(
+            float(self._loss_fn(*self._arguments(params, data))), dtype=torch.float64
+        )
 
-    def gradient(self, params: Mapping[str, Any], **data: Any) -> dict[str, torch.Tensor]:
+    def gradient(
+        self, params: Mapping[str, Any], **data: Any
+    ) -> dict[str, torch.Tensor]:
         """``{name: dL/dname}``, each of shape ``params[name].shape``, float64."""
-        flat = np.asarray(self._gradient_fn(*self._arguments(params, data)),
-                          dtype=np.float64).reshape(-1)
-        out: dict[str, torch.Tensor] = {}
-        start = 0
-        for name, shape in self.param_shapes.items():
-            size = math.prod(shape)
-            out[name] = torch.from_numpy(flat[start:start + size].reshape(shape).copy())
-            start += size
-        return out
+        flat = np.asarray(
+            self._gradient_fn(*self._arguments(params, data)), dtype=np.float64
+        ).reshape(-1)
+        return _split_gradient(flat, self.param_shapes)
 
-    def hessian(self, params: Mapping[str, Any], **data: Any) -> dict[str, dict[str, torch.Tensor]]:
+    def hessian(
+        self, params: Mapping[str, Any], **data: Any
+    ) -> dict[str, dict[str, torch.Tensor]]:
         """``{a: {b: d²L/da db}}``, block ``[a][b]`` of shape ``shape_a + shape_b``."""
         n = len(self.flat_names)
-        flat = np.asarray(self._hessian_fn(*self._arguments(params, data)),
-                          dtype=np.float64).reshape(n, n)
-        offsets: dict[str, tuple[int, int]] = {}
-        start = 0
-        for name, shape in self.param_shapes.items():
-            offsets[name] = (start, start + math.prod(shape))
-            start += math.prod(shape)
-        out: dict[str, dict[str, torch.Tensor]] = {}
-        for a, sa in self.param_shapes.items():
-            out[a] = {}
-            for b, sb in self.param_shapes.items():
-                (a0, a1), (b0, b1) = offsets[a], offsets[b]
-                out[a][b] = torch.from_numpy(flat[a0:a1, b0:b1].reshape(sa + sb).copy())
-        return out
+        flat = np.asarray(
+            self._hessian_fn(*self._arguments(params, data)), dtype=np.float64
+        ).reshape(n, n)
+        return _split_hessian(flat, self.param_shapes)
 
     def flat_hessian(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
         """The Hessian as one ``(n, n)`` float64 matrix in ``flat_names`` order."""
@@ -438,20 +510,60 @@ class ParamClosedForm:
         return torch.from_numpy(np.asarray(flat, dtype=np.float64).reshape(n, n).copy())
 
 
-def _check_names(params: Mapping[str, Any], data: Mapping[str, Any],
-                 param_shapes: Mapping[str, Any], data_shapes: Mapping[str, Any]) -> None:
-    for kind, given, wanted in (("params", params, param_shapes), ("data", data, data_shapes)):
+def _split_gradient(
+    flat: np.ndarray, param_shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, torch.Tensor]:
+    """Cut a flat ``(n,)`` gradient into ``{name: tensor of params[name].shape}``."""
+    out: dict[str, torch.Tensor] = {}
+    start = 0
+    for name, shape in param_shapes.items():
+        size = math.prod(shape)
+        out[name] = torch.from_numpy(flat[start : start + size].reshape(shape).copy())
+        start += size
+    return out
+
+
+def _split_hessian(
+    flat: np.ndarray, param_shapes: Mapping[str, tuple[int, ...]]
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Cut a flat ``(n, n)`` Hessian into blocks ``[a][b]``, ``shape_a + shape_b``."""
+    offsets: dict[str, tuple[int, int]] = {}
+    start = 0
+    for name, shape in param_shapes.items():
+        offsets[name] = (start, start + math.prod(shape))
+        start += math.prod(shape)
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for a, sa in param_shapes.items():
+        out[a] = {}
+        for b, sb in param_shapes.items():
+            (a0, a1), (b0, b1) = offsets[a], offsets[b]
+            out[a][b] = torch.from_numpy(flat[a0:a1, b0:b1].reshape(sa + sb).copy())
+    return out
+
+
+def _check_names(
+    params: Mapping[str, Any],
+    data: Mapping[str, Any],
+    param_shapes: Mapping[str, Any],
+    data_shapes: Mapping[str, Any],
+) -> None:
+    for kind, given, wanted in (
+        ("params", params, param_shapes),
+        ("data", data, data_shapes),
+    ):
         missing = [k for k in wanted if k not in given]
         extra = [k for k in given if k not in wanted]
         if missing or extra:
             raise KeyError(
-                f"{kind} has names {sorted(given)}, but this closed form was derived for "
+                f"{kind} has names {sorted(given)}, but this closed form was "
+                "derived for "
                 f"{sorted(wanted)} (missing: {missing}, extra: {extra})."
             )
 
 
-def _validate_call(loss: Callable[..., Any], params: Mapping[str, Any],
-                   data: Mapping[str, Any]) -> None:
+def _validate_call(
+    loss: Callable[..., Any], params: Mapping[str, Any], data: Mapping[str, Any]
+) -> None:
     if not callable(loss):
         raise TypeError(f"loss must be a function; got {type(loss).__name__}.")
     if not isinstance(params, Mapping) or not params:
@@ -477,21 +589,37 @@ def _validate_call(loss: Callable[..., Any], params: Mapping[str, Any],
         ) from None
 
 
-@functools.lru_cache(maxsize=64)
-def _derive(loss: Callable[..., Any], param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
-            data_shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> ParamClosedForm:
-    stand_ins = {name: _symbol_matrix(name, shape) for name, shape in param_shapes + data_shapes}
+def _loss_expression(
+    loss: Callable[..., Any], stand_ins: Mapping[str, sympy.Basic]
+) -> sympy.Expr:
+    """Call ``loss`` on the SymPy stand-ins and return its value as a SymPy scalar."""
     result = loss(**stand_ins)
     if isinstance(result, sympy.MatrixBase) and result.shape != (1, 1):
         raise ValueError(
-            f"loss must return a scalar; it returned a {result.shape[0]}×{result.shape[1]} "
+            "loss must return a scalar; it returned a "
+            f"{result.shape[0]}×{result.shape[1]} "
             "SymPy matrix (sum or reduce it)."
         )
-    if not isinstance(result, (sympy.Expr, sympy.MatrixBase, int, float)) or isinstance(result, bool):
+    if not isinstance(result, (sympy.Expr, sympy.MatrixBase, int, float)) or isinstance(
+        result, bool
+    ):
         raise TypeError(
-            f"loss must return a SymPy scalar expression; it returned {type(result).__name__}."
+            "loss must return a SymPy scalar expression; it returned "
+            f"{type(result).__name__}."
         )
-    expr = _as_expression(result, "the loss's value")
+    return _as_expression(result, "the loss's value")
+
+
+@functools.lru_cache(maxsize=64)
+def _derive(
+    loss: Callable[..., Any],
+    param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+    data_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+) -> ParamClosedForm:
+    stand_ins = {
+        name: _symbol_matrix(name, shape) for name, shape in param_shapes + data_shapes
+    }
+    expr = _loss_expression(loss, stand_ins)
     param_syms = [s for name, _ in param_shapes for s in _flat_symbols(stand_ins[name])]
     data_syms = [s for name, _ in data_shapes for s in _flat_symbols(stand_ins[name])]
     grad = sympy.Matrix([sympy.diff(expr, s) for s in param_syms])
@@ -509,38 +637,448 @@ def _derive(loss: Callable[..., Any], param_shapes: tuple[tuple[str, tuple[int, 
     )
 
 
-def param_derive(loss: Callable[..., Any], params: Mapping[str, Any], **data: Any) -> ParamClosedForm:
+# --------------------------------------------------------------------------
+# per-sample losses reduced over a batch (``reduce="mean"`` or ``"sum"``)
+# --------------------------------------------------------------------------
+
+REDUCTIONS = ("mean", "sum")
+
+# At most this many float64 values (per-sample intermediates and results, each
+# one per sample of a chunk) are alive at once while a batch is evaluated:
+# 2**23 values is 64 MiB.  The batch is cut into chunks to stay below it.
+_CHUNK_VALUES = 2**23
+
+
+def _check_reduce(reduce: Any) -> str:
+    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
+        raise ValueError(
+            "reduce must be 'mean' or 'sum' (or None for a loss written over the "
+            f"whole data set); got {reduce!r}."
+        )
+    return reduce
+
+
+def _batch_shapes(
+    data: Mapping[str, Any], reduce: str
+) -> tuple[int, tuple[tuple[str, tuple[int, ...]], ...]]:
+    """``(N, ((name, per-sample shape), ...))`` of batched data entries.
+
+    Every entry must be a tensor (or NumPy array) whose first axis runs over the
+    same ``N >= 1`` samples and whose per-sample shape has at most 2 axes.
+    """
+    if not data:
+        raise ValueError(
+            f"reduce={reduce!r} takes the {reduce} over the samples of the data "
+            "entries, but no data entry was given: expected at least one tensor "
+            "with a leading batch axis (call without reduce for a loss of the "
+            "parameters alone)."
+        )
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    for name, v in data.items():
+        if not isinstance(v, (torch.Tensor, np.ndarray)):
+            raise TypeError(
+                f"data entry {name!r} is a {type(v).__name__}; with reduce={reduce!r} "
+                "every data entry must be a tensor of shape (N, ...), one row per "
+                "sample."
+            )
+        shape = tuple(v.shape)
+        if len(shape) == 0:
+            raise ValueError(
+                f"data entry {name!r} has shape () (a 0-d tensor), but with "
+                f"reduce={reduce!r} every data entry needs a leading batch axis: "
+                "expected shape (N,), (N, k) or (N, k, m), one row per sample. A "
+                "value shared by all samples can be written into the loss or "
+                "repeated N times (t.expand(N))."
+            )
+        if len(shape) > 3:
+            raise ValueError(
+                f"data entry {name!r} has shape {shape}, so each sample has shape "
+                f"{shape[1:]}; a sample reaches the loss as a symbol, a vector or "
+                "a matrix, so expected at most 3 axes: (N,), (N, k) or (N, k, m)."
+            )
+        shapes.append((name, shape))
+    sizes = {shape[0] for _, shape in shapes}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{n}: shape {s} (N = {s[0]})" for n, s in shapes)
+        raise ValueError(
+            f"with reduce={reduce!r}, each data entry is a batch along its first "
+            "axis, so all must hold the same number of samples N; expected equal "
+            f"leading axes, got {listed}."
+        )
+    n_samples = sizes.pop()
+    if n_samples == 0:
+        raise ValueError(
+            f"the batch is empty: data entry {shapes[0][0]!r} has shape "
+            f"{shapes[0][1]}; reduce={reduce!r} needs at least one sample "
+            "(expected N >= 1, got N = 0)."
+        )
+    return n_samples, tuple((name, shape[1:]) for name, shape in shapes)
+
+
+@dataclass(frozen=True)
+class _BatchFunction:
+    """Scalar expressions of per-sample symbols, evaluated over a batch.
+
+    Built once with one ``sympy.cse`` over all ``count`` expressions and one
+    ``lambdify`` to NumPy.  Called with one float per parameter symbol and one
+    ``(N,)`` array per data symbol, it returns a ``(count, N)`` array (``reduce``
+    None) or the ``(count,)`` mean or sum over the samples, evaluating
+    ``chunk`` samples at a time.
+    """
+
+    count: int
+    chunk: int
+    _fn: Callable[..., Any] = field(repr=False)
+
+    @classmethod
+    def build(
+        cls, symbols: Sequence[sympy.Symbol], exprs: Sequence[sympy.Expr]
+    ) -> _BatchFunction:
+        # cse first, then rename the (much smaller) result to identifiers
+        common, shared = sympy.cse(
+            [sympy.sympify(e) for e in exprs], symbols=sympy.numbered_symbols("_c")
+        )
+        safe = [sympy.Symbol(f"_a{i}") for i in range(len(symbols))]
+        rename = dict(zip(symbols, safe, strict=True))
+        replacements = [(c, e.xreplace(rename)) for c, e in common]
+        reduced = [e.xreplace(rename) for e in shared]
+        fn = sympy.lambdify(
+            safe,
+            list(reduced),
+            modules="numpy",
+            dummify=False,
+            cse=lambda _: (replacements, reduced),
+        )
+        alive = len(replacements) + len(reduced) + len(symbols)
+        return cls(count=len(reduced), chunk=max(256, _CHUNK_VALUES // alive), _fn=fn)
+
+    def __call__(
+        self,
+        scalars: Sequence[float],
+        columns: Sequence[np.ndarray],
+        n_samples: int,
+        reduce: str | None,
+    ) -> np.ndarray:
+        total = np.zeros(self.count)
+        rows = None if reduce else np.empty((self.count, n_samples))
+        for start in range(0, n_samples, self.chunk):
+            stop = min(start + self.chunk, n_samples)
+            part = np.empty((self.count, stop - start))
+            values = self._fn(*scalars, *(c[start:stop] for c in columns))
+            for k, v in enumerate(values):
+                part[k] = v  # broadcasts entries that do not depend on the data
+            if rows is None:
+                total += part.sum(axis=1)
+            else:
+                rows[:, start:stop] = part
+        if rows is not None:
+            return rows
+        return total / n_samples if reduce == "mean" else total
+
+
+@dataclass(frozen=True)
+class _SampleDerivation:
+    """The symbolic derivation for one sample, shared by every N and reduction."""
+
+    loss_expr: sympy.Expr
+    stand_ins: dict[str, sympy.Basic]
+    param_shapes: dict[str, tuple[int, ...]]
+    data_shapes: dict[str, tuple[int, ...]]
+    gradient_matrix: sympy.Matrix
+    flat_names: tuple[str, ...]
+    param_symbols: tuple[sympy.Symbol, ...]
+    arg_symbols: tuple[sympy.Symbol, ...]
+
+    @functools.cached_property
+    def hessian_upper(self) -> tuple[sympy.Expr, ...]:
+        """Entries ``(i, j)`` with ``i <= j`` of the per-sample Hessian, row by row."""
+        syms = self.param_symbols
+        upper = []
+        for i, g in enumerate(self.gradient_matrix):
+            free = g.free_symbols
+            upper.extend(
+                sympy.diff(g, s) if s in free else sympy.S.Zero for s in syms[i:]
+            )
+        return tuple(upper)
+
+    @functools.cached_property
+    def hessian_matrix(self) -> sympy.Matrix:
+        n = len(self.param_symbols)
+        hess = sympy.zeros(n, n)
+        entries = iter(self.hessian_upper)
+        for i in range(n):
+            for j in range(i, n):
+                hess[i, j] = hess[j, i] = next(entries)
+        return hess
+
+    @functools.cached_property
+    def loss_fn(self) -> _BatchFunction:
+        return _BatchFunction.build(self.arg_symbols, [self.loss_expr])
+
+    @functools.cached_property
+    def gradient_fn(self) -> _BatchFunction:
+        return _BatchFunction.build(self.arg_symbols, list(self.gradient_matrix))
+
+    @functools.cached_property
+    def hessian_fn(self) -> _BatchFunction:
+        return _BatchFunction.build(self.arg_symbols, self.hessian_upper)
+
+
+@functools.lru_cache(maxsize=64)
+def _derive_per_sample(
+    loss: Callable[..., Any],
+    param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+    sample_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+) -> _SampleDerivation:
+    stand_ins = {
+        name: _symbol_matrix(name, shape)
+        for name, shape in param_shapes + sample_shapes
+    }
+    expr = _loss_expression(loss, stand_ins)
+    param_syms = [s for name, _ in param_shapes for s in _flat_symbols(stand_ins[name])]
+    data_syms = [s for name, _ in sample_shapes for s in _flat_symbols(stand_ins[name])]
+    return _SampleDerivation(
+        loss_expr=expr,
+        stand_ins=stand_ins,
+        param_shapes=dict(param_shapes),
+        data_shapes=dict(sample_shapes),
+        gradient_matrix=sympy.Matrix([sympy.diff(expr, s) for s in param_syms]),
+        flat_names=tuple(str(s) for s in param_syms),
+        param_symbols=tuple(param_syms),
+        arg_symbols=tuple(param_syms + data_syms),
+    )
+
+
+@dataclass(frozen=True)
+class PerSampleClosedForm:
+    r"""A loss written for one sample, reduced over a batch, in closed form.
+
+    With :math:`\ell(\theta; d)` the loss of one sample :math:`d` (what
+    ``sample_loss`` returns) and a batch :math:`d_1, \dots, d_N`,
+
+    .. math::
+
+        L(\theta) = \frac{1}{N} \sum_{n=1}^{N} \ell(\theta; d_n), \quad
+        \nabla L = \frac{1}{N} \sum_n \nabla \ell(\theta; d_n), \quad
+        \nabla^2 L = \frac{1}{N} \sum_n \nabla^2 \ell(\theta; d_n)
+
+    for ``reduce="mean"``, and the same without :math:`1/N` for ``"sum"``.
+    SymPy differentiates :math:`\ell` once, by the parameters, with the sample's
+    data as symbols (``stand_ins``; a data entry of shape ``(N,)`` is a symbol,
+    ``(N, k)`` a ``k×1`` matrix, ``(N, k, m)`` a ``k×m`` matrix), so the
+    derivation does not depend on :math:`N`; the same form evaluates batches of
+    any size.  Evaluation is float64 NumPy, vectorised over the samples and
+    chunked so that at most about 64 MiB of intermediates are alive.
+
+    The structures match :class:`ParamClosedForm`: :meth:`gradient` gives
+    ``{name: tensor of params[name].shape}``, :meth:`hessian` the blocks
+    ``[a][b]`` of shape ``params[a].shape + params[b].shape``,
+    :meth:`flat_hessian` an ``(n, n)`` matrix in ``flat_names`` order,
+    :meth:`loss` a ``()`` tensor.  ``loss_expr``, ``gradient_matrix`` and
+    ``hessian_matrix`` are those of **one** sample, :math:`\ell`,
+    :math:`\nabla\ell` and :math:`\nabla^2\ell`; ``data_shapes`` are per-sample
+    shapes.  :meth:`sample_losses` and :meth:`sample_gradients` give the
+    unreduced per-sample values (a leading axis of :math:`N`).
+    """
+
+    reduce: str
+    _derivation: _SampleDerivation = field(repr=False)
+
+    @property
+    def loss_expr(self) -> sympy.Expr:
+        """:math:`\\ell(\\theta; d)`, the loss of one sample."""
+        return self._derivation.loss_expr
+
+    @property
+    def stand_ins(self) -> dict[str, sympy.Basic]:
+        return self._derivation.stand_ins
+
+    @property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self._derivation.param_shapes
+
+    @property
+    def data_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Per-sample shapes: the data entries' shapes without the batch axis."""
+        return self._derivation.data_shapes
+
+    @property
+    def gradient_matrix(self) -> sympy.Matrix:
+        """:math:`\\nabla \\ell`, ``n×1``, of one sample."""
+        return self._derivation.gradient_matrix
+
+    @property
+    def hessian_matrix(self) -> sympy.Matrix:
+        """:math:`\\nabla^2 \\ell`, ``n×n``, of one sample (derived on first use)."""
+        return self._derivation.hessian_matrix
+
+    @property
+    def flat_names(self) -> tuple[str, ...]:
+        return self._derivation.flat_names
+
+    def _arguments(
+        self, params: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> tuple[list[float], list[np.ndarray], int]:
+        """Parameter values as floats, data as one ``(N,)`` column per symbol, and N."""
+        _check_names(params, data, self.param_shapes, self.data_shapes)
+        n_samples, sample_shapes = _batch_shapes(data, self.reduce)
+        scalars: list[float] = []
+        for name, shape in self.param_shapes.items():
+            got = _shape_of(name, params[name], "parameter")
+            if got != shape:
+                raise ValueError(
+                    f"parameter {name!r} has shape {got}, but this closed form was "
+                    f"derived for shape {shape}."
+                )
+            arr = _to_array(params[name], f"parameter {name!r}")
+            scalars.extend(np.float64(v) for v in arr.reshape(-1))
+        columns: list[np.ndarray] = []
+        for name, shape in sample_shapes:
+            if shape != self.data_shapes[name]:
+                raise ValueError(
+                    f"data entry {name!r} has shape {tuple(data[name].shape)}, so "
+                    f"samples of shape {shape}, but this closed form was derived "
+                    f"for samples of shape {self.data_shapes[name]}."
+                )
+            arr = _to_array(data[name], f"data entry {name!r}")
+            columns.extend(np.ascontiguousarray(arr.reshape(n_samples, -1).T))
+        return scalars, columns, n_samples
+
+    def _reduced(
+        self,
+        fn: _BatchFunction,
+        params: Mapping[str, Any],
+        data: Mapping[str, Any],
+        reduce: str | None,
+    ) -> np.ndarray:
+        scalars, columns, n_samples = self._arguments(params, data)
+        return fn(scalars, columns, n_samples, reduce)
+
+    def loss(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
+        """:math:`L`, the mean or sum of the per-sample losses, a float64 ``()``."""
+        out = self._reduced(self._derivation.loss_fn, params, data, self.reduce)
+        return torch.tensor(float(out[0]), dtype=torch.float64)
+
+    def gradient(
+        self, params: Mapping[str, Any], **data: Any
+    ) -> dict[str, torch.Tensor]:
+        """:math:`\\nabla L` as ``{name: tensor of params[name].shape}``, float64."""
+        flat = self._reduced(self._derivation.gradient_fn, params, data, self.reduce)
+        return _split_gradient(flat, self.param_shapes)
+
+    def flat_hessian(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
+        """:math:`\\nabla^2 L` as a float64 ``(n, n)`` matrix, ``flat_names`` order."""
+        n = len(self.flat_names)
+        upper = self._reduced(self._derivation.hessian_fn, params, data, self.reduce)
+        flat = np.empty((n, n))
+        rows, cols = np.triu_indices(n)  # row by row, the order of hessian_upper
+        flat[rows, cols] = upper
+        flat[cols, rows] = upper
+        return torch.from_numpy(flat)
+
+    def hessian(
+        self, params: Mapping[str, Any], **data: Any
+    ) -> dict[str, dict[str, torch.Tensor]]:
+        """:math:`\\nabla^2 L` as blocks ``[a][b]`` of shape ``shape_a + shape_b``."""
+        flat = self.flat_hessian(params, **data).numpy()
+        return _split_hessian(flat, self.param_shapes)
+
+    def sample_losses(self, params: Mapping[str, Any], **data: Any) -> torch.Tensor:
+        r""":math:`\ell(\theta; d_n)` for every sample, a float64 ``(N,)`` tensor."""
+        rows = self._reduced(self._derivation.loss_fn, params, data, None)
+        return torch.from_numpy(rows[0].copy())
+
+    def sample_gradients(
+        self, params: Mapping[str, Any], **data: Any
+    ) -> dict[str, torch.Tensor]:
+        r""":math:`\nabla\ell(\theta; d_n)` per sample, ``{name: (N,) + shape}``.
+
+        The structure ``torch.func.vmap(torch.func.grad(...))`` returns; no
+        reduction is applied (``reduce`` does not matter here).
+        """
+        rows = self._reduced(self._derivation.gradient_fn, params, data, None)
+        n_samples = rows.shape[1]
+        out: dict[str, torch.Tensor] = {}
+        start = 0
+        for name, shape in self.param_shapes.items():
+            size = math.prod(shape)
+            block = rows[start : start + size].T.reshape((n_samples, *shape))
+            out[name] = torch.from_numpy(np.ascontiguousarray(block))
+            start += size
+        return out
+
+
+def param_derive(
+    loss: Callable[..., Any],
+    params: Mapping[str, Any],
+    *,
+    reduce: str | None = None,
+    **data: Any,
+) -> ParamClosedForm | PerSampleClosedForm:
     """Derive (once per loss and shapes) the loss's gradient and Hessian in closed form.
 
-    ``loss`` is called by keyword with one SymPy stand-in per parameter and per
-    data entry (see the module docstring for the shapes) and must return a
-    scalar.  Parameter names that are not Python identifiers (``"0.weight"``)
-    reach a loss written as ``def loss(**p)``.
+    Without ``reduce``, ``loss`` is called by keyword with one SymPy stand-in per
+    parameter and per data entry (see the module docstring for the shapes) and
+    must return a scalar: the whole loss, written over every sample.  The
+    result is a :class:`ParamClosedForm`.
+
+    With ``reduce="mean"`` or ``"sum"``, ``loss`` is the loss of **one** sample:
+    every data entry is a batch along its first axis (``N`` samples, the same
+    ``N`` for all entries, ``N >= 1``) and ``loss`` receives one sample's
+    stand-in (shape ``(N,)`` -> a symbol, ``(N, k)`` -> a ``k×1`` matrix,
+    ``(N, k, m)`` -> a ``k×m`` matrix).  The result is a
+    :class:`PerSampleClosedForm` for the mean or sum of the per-sample losses;
+    its derivation does not depend on ``N``.  ``reduce`` is therefore not
+    available as a data-entry name.
+
+    Parameter names that are not Python identifiers (``"0.weight"``) reach a
+    loss written as ``def loss(**p)``.
     """
+    if reduce is not None:
+        reduce = _check_reduce(reduce)
     _validate_call(loss, params, data)
     param_shapes = tuple((k, _shape_of(k, v, "parameter")) for k, v in params.items())
-    data_shapes = tuple((k, _shape_of(k, v, "data entry")) for k, v in data.items())
-    return _derive(loss, param_shapes, data_shapes)
+    if reduce is None:
+        data_shapes = tuple((k, _shape_of(k, v, "data entry")) for k, v in data.items())
+        return _derive(loss, param_shapes, data_shapes)
+    _, sample_shapes = _batch_shapes(data, reduce)
+    return PerSampleClosedForm(
+        reduce, _derive_per_sample(loss, param_shapes, sample_shapes)
+    )
 
 
-def param_gradient(loss: Callable[..., Any], params: Mapping[str, Any],
-                   **data: Any) -> dict[str, torch.Tensor]:
+def param_gradient(
+    loss: Callable[..., Any],
+    params: Mapping[str, Any],
+    *,
+    reduce: str | None = None,
+    **data: Any,
+) -> dict[str, torch.Tensor]:
     r"""The gradient of ``loss`` with respect to ``params``, in closed form.
 
     Returns ``{name: tensor}`` with ``out[name].shape == params[name].shape``
     (float64), the structure ``torch.func.grad`` returns for a function of the
-    same dict.
+    same dict.  With ``reduce="mean"`` or ``"sum"``, ``loss`` is written for one
+    sample and the result is the mean or sum over the batch (see
+    :func:`param_derive`).
     """
-    return param_derive(loss, params, **data).gradient(params, **data)
+    return param_derive(loss, params, reduce=reduce, **data).gradient(params, **data)
 
 
-def param_hessian(loss: Callable[..., Any], params: Mapping[str, Any],
-                  **data: Any) -> dict[str, dict[str, torch.Tensor]]:
+def param_hessian(
+    loss: Callable[..., Any],
+    params: Mapping[str, Any],
+    *,
+    reduce: str | None = None,
+    **data: Any,
+) -> dict[str, dict[str, torch.Tensor]]:
     r"""The Hessian of ``loss`` with respect to ``params``, in closed form.
 
     Returns nested dicts with ``out[a][b]`` of shape
     ``params[a].shape + params[b].shape``, entries
     :math:`\partial^2 L / \partial a_{\dots} \partial b_{\dots}` (float64), the
     structure ``torch.func.hessian`` returns for a function of the same dict.
+    With ``reduce="mean"`` or ``"sum"``, ``loss`` is written for one sample and
+    the result is the mean or sum over the batch (see :func:`param_derive`).
     """
-    return param_derive(loss, params, **data).hessian(params, **data)
+    return param_derive(loss, params, reduce=reduce, **data).hessian(params, **data)

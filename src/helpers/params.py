@@ -42,21 +42,30 @@ def flatten(tensors: Tensors) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in _values(tensors, "tensors")])
 
 
-def unflatten(vector: torch.Tensor, like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``{name: part}`` with ``part.shape == like[name].shape``, cut from ``vector`` in order."""
+def unflatten(
+    vector: torch.Tensor, like: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``{name: part}`` with ``part.shape == like[name].shape``.
+
+    The parts are cut from ``vector`` in the order of ``like``.
+    """
     shapes = {name: t.shape for name, t in like.items()}
     sizes = [t.numel() for t in _values(like, "like")]
     if vector.dim() != 1 or vector.numel() != sum(sizes):
         raise ValueError(
-            f"vector has shape {tuple(vector.shape)}; expected ({sum(sizes)},), the number of "
-            f"entries in {dict((k, tuple(s)) for k, s in shapes.items())}."
+            f"vector has shape {tuple(vector.shape)}; expected ({sum(sizes)},), the "
+            f"number of entries in {dict((k, tuple(s)) for k, s in shapes.items())}."
         )
-    return {name: part.reshape(shapes[name]) for name, part in zip(shapes, vector.split(sizes))}
+    return {
+        name: part.reshape(shapes[name])
+        for name, part in zip(shapes, vector.split(sizes), strict=True)
+    }
 
 
-def flatten_hessian(blocks: Mapping[str, Mapping[str, torch.Tensor]],
-                    like: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The ``(p, p)`` matrix of nested blocks ``blocks[a][b]``, in the order of ``like``."""
+def flatten_hessian(
+    blocks: Mapping[str, Mapping[str, torch.Tensor]], like: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """The ``(p, p)`` matrix of nested blocks ``blocks[a][b]``, ordered as ``like``."""
     numel = {name: t.numel() for name, t in like.items()}
     _values(like, "like")
     rows = []
@@ -66,13 +75,15 @@ def flatten_hessian(blocks: Mapping[str, Mapping[str, torch.Tensor]],
         row = []
         for b in like:
             if b not in blocks[a]:
-                raise KeyError(f"blocks[{a!r}] has no block {b!r}; it has {list(blocks[a])}.")
+                raise KeyError(
+                    f"blocks[{a!r}] has no block {b!r}; it has {list(blocks[a])}."
+                )
             block = blocks[a][b]
             expected = tuple(like[a].shape) + tuple(like[b].shape)
             if tuple(block.shape) != expected:
                 raise ValueError(
-                    f"blocks[{a!r}][{b!r}] has shape {tuple(block.shape)}; expected {expected} "
-                    f"(shape of {a!r} + shape of {b!r})."
+                    f"blocks[{a!r}][{b!r}] has shape {tuple(block.shape)}; expected "
+                    f"{expected} (shape of {a!r} + shape of {b!r})."
                 )
             row.append(block.reshape(numel[a], numel[b]))
         rows.append(torch.cat(row, dim=1))

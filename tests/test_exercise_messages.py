@@ -1,0 +1,298 @@
+"""A wrong answer to an exercise gets a message that names the mistake (issue 11).
+
+For every exercise check (a ``check.assert_close`` after ``### END SOLUTION``
+whose ``what`` starts with "Exercise"), the chapter's run recorded the check's
+arguments (``tests/faults.py``, shared with the fault-injection test).  The
+right answer is rebuilt from the expected value in the solution's own
+structure, dtypes and shapes; it must pass.  Then each plausible mistake that
+applies to the answer is fed to the same check, with the same ``what``,
+``rtol``, ``atol`` and ``dtype``, and the message must name it:
+
+- float32 where the solution is float64: "expected float64, got float32" (the
+  check passes ``dtype=torch.float64``) or "the actual is float32" (its
+  tolerances are finer than float32 holds); a float32 answer that passes is a
+  check too lenient for a float64 exercise;
+- a transposed matrix (2-D, not symmetric): "transpose";
+- off by a factor of 2: "off by a factor of 2";
+- a wrong shape (an extra leading dimension): "!= expected shape";
+- a missing dict key: "missing ['key']";
+- a sequence one element short: "expected a sequence of length";
+- a NaN: "actual has NaN".
+
+A mistake the check cannot tell from the right answer within its own
+tolerance (the transpose of a matrix symmetric up to rounding) is skipped.
+Select one chapter with ``-k 03_``; with ``EXERCISE_REPORT=/path/file.txt`` in
+the environment, each chapter's findings are also written there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import os
+import pathlib
+import re
+from collections.abc import Mapping
+
+import faults
+import numpy as np
+import pytest
+import torch
+
+from helpers import check
+
+from conftest import CHAPTERS_MD
+
+END = "### END SOLUTION"
+
+
+def answer_like(actual, expected):
+    """The expected values in the answer's structure, dtypes and shapes."""
+    if isinstance(expected, Mapping):
+        return {k: answer_like(actual[k], expected[k]) for k in actual}
+    if isinstance(expected, (tuple, list)):
+        return type(actual)(
+            answer_like(a, e) for a, e in zip(actual, expected, strict=True)
+        )
+    if isinstance(actual, torch.Tensor):
+        e = (
+            expected.detach().double()
+            if isinstance(expected, torch.Tensor)
+            else torch.as_tensor(np.asarray(expected, dtype=np.float64))
+        )
+        return e.to(actual.dtype).reshape(actual.shape)
+    if isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        return type(actual)(float(expected))
+    return actual
+
+
+def tensors(obj, path=()):
+    """(path, tensor) for every tensor leaf, in the order the check walks them."""
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from tensors(v, path + (k,))
+    elif isinstance(obj, (tuple, list)):
+        for i, v in enumerate(obj):
+            yield from tensors(v, path + (i,))
+    elif isinstance(obj, torch.Tensor):
+        yield path, obj
+
+
+def replace(obj, path, new):
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(obj, Mapping):
+        return {k: (replace(v, rest, new) if k == head else v) for k, v in obj.items()}
+    return type(obj)(
+        replace(v, rest, new) if i == head else v for i, v in enumerate(obj)
+    )
+
+
+def scaled(obj, c):
+    if isinstance(obj, Mapping):
+        return {k: scaled(v, c) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(scaled(v, c) for v in obj)
+    if isinstance(obj, torch.Tensor) and obj.is_floating_point():
+        return obj * c
+    if isinstance(obj, float):
+        return obj * c
+    return obj
+
+
+def as_float32(obj):
+    if isinstance(obj, Mapping):
+        return {k: as_float32(v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(as_float32(v) for v in obj)
+    if isinstance(obj, torch.Tensor) and obj.dtype == torch.float64:
+        return obj.float()
+    return obj
+
+
+def first_container(obj, kind, path=()):
+    if isinstance(obj, kind) and len(obj) > 1:
+        return path, obj
+    children = (
+        obj.items()
+        if isinstance(obj, Mapping)
+        else (enumerate(obj) if isinstance(obj, (tuple, list)) else [])
+    )
+    for k, v in children:
+        found = first_container(v, kind, path + (k,))
+        if found:
+            return found
+    return None
+
+
+def mistakes(answer):
+    """(name, wrong answer, pattern the message must contain) for each that applies."""
+    leaves = list(tensors(answer))
+    floats = [(p, t) for p, t in leaves if t.is_floating_point() and t.numel() > 0]
+    if floats and all(t.dtype == torch.float64 for _, t in floats):
+        yield "float32 instead of float64", as_float32(answer), r"float32"
+    for path, t in floats:
+        if (
+            t.ndim == 2
+            and t.shape[0] * t.shape[1] > 1
+            and not (t.shape[0] == t.shape[1] and torch.equal(t, t.T))
+        ):
+            yield "transposed", replace(answer, path, t.T.contiguous()), r"transpose"
+            break
+    if any(t.abs().sum() > 0 for _, t in floats):
+        yield "off by a factor of 2", scaled(answer, 2.0), r"off by a factor of 2\b"
+    if floats:
+        path, t = floats[0]
+        yield (
+            "an extra leading dimension",
+            replace(answer, path, t.unsqueeze(0)),
+            r"!= expected shape",
+        )
+        bad = t.detach().clone().reshape(-1)
+        bad[0] = float("nan")
+        yield "a NaN", replace(answer, path, bad.reshape(t.shape)), r"actual has NaN"
+    found = first_container(answer, Mapping)
+    if found:
+        path, d = found
+        key = list(d)[-1]
+        short = {k: v for k, v in d.items() if k != key}
+        yield (
+            f"missing key {key!r}",
+            replace(answer, path, short),
+            re.escape(f"missing [{key!r}]"),
+        )
+    found = first_container(answer, (tuple, list))
+    if found:
+        path, seq = found
+        yield (
+            "one element short",
+            replace(answer, path, type(seq)(seq[:-1])),
+            r"expected a sequence of length",
+        )
+
+
+def _indistinguishable(wrong, answer, kwargs) -> bool:
+    """The wrong answer is within the check's own tolerance of the right one."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check.assert_close(wrong, answer, **{**kwargs, "dtype": None})
+    except AssertionError:
+        return False
+    return True
+
+
+def _write_report(md: pathlib.Path, tried: int, problems: list[str]) -> None:
+    target = os.environ.get("EXERCISE_REPORT")
+    if not target:
+        return
+    path = pathlib.Path(target)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = path.read_text() if path.exists() else ""
+        sections = dict(re.findall(r"(?ms)^== (\S+)\n(.*?)(?=^== |\Z)", old))
+        body = f"  {tried} wrong answers tried\n" + "".join(
+            f"  {p}\n" for p in problems
+        )
+        sections[md.stem] = body
+        path.write_text("".join(f"== {k}\n{v}" for k, v in sorted(sections.items())))
+
+
+def exercise_checks(run):
+    for rec in run.records:
+        if END in run.sources.get(rec["cell"], "") and rec["what"].startswith(
+            "Exercise"
+        ):
+            yield rec
+
+
+def wrong_answers_get_messages_that_name_them(md: pathlib.Path, tmp_path_factory):
+    """Each plausible wrong answer to each exercise fails with a message naming it."""
+    run = faults.value_run(md, tmp_path_factory)
+    problems, tried = [], 0
+    for rec in exercise_checks(run):
+        path = pathlib.Path(run.values_dir) / f"{rec['index']:05d}.pt"
+        if not path.exists():
+            continue
+        saved = torch.load(path, weights_only=False)
+        kwargs = {
+            "what": rec["what"],
+            "rtol": saved["rtol"],
+            "atol": saved["atol"],
+            "dtype": saved["dtype"],
+        }
+        answer = answer_like(saved["actual"], saved["expected"])
+        try:
+            check.assert_close(answer, saved["expected"], **kwargs)
+        except AssertionError as err:
+            problems.append(f"{rec['what']!r}: the rebuilt right answer fails: {err}")
+            continue
+        for name, wrong, pattern in mistakes(answer):
+            tried += 1
+            try:
+                check.assert_close(wrong, saved["expected"], **kwargs)
+            except AssertionError as err:
+                if not re.search(pattern, str(err)):
+                    problems.append(
+                        f"{rec['what']!r}: {name}: the message does not say "
+                        f"so ({pattern!r} not found): {err}"
+                    )
+                continue
+            if "float32" not in name and _indistinguishable(wrong, answer, kwargs):
+                tried -= 1  # e.g. the transpose of a matrix symmetric to rounding
+                continue
+            problems.append(
+                f"{rec['what']!r}: {name}: the check passes this wrong answer"
+                + (" (pass dtype=torch.float64)" if "float32" in name else "")
+            )
+    _write_report(md, tried, problems)
+    assert not problems, f"{md.name}: tried {tried} wrong answers:\n" + "\n".join(
+        problems
+    )
+    assert tried or not list(exercise_checks(run)), (
+        f"{md.name}: no wrong answer applied"
+    )
+
+
+faults.per_chapter_classes(
+    globals(), CHAPTERS_MD, wrong_answers_get_messages_that_name_them
+)
+
+
+# --- the mistakes themselves ----------------------------------------------------------
+
+
+def test_mistakes_cover_each_answer_type(capsys):
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(2, 3, dtype=torch.float64, generator=g)
+    answer = {"weight": m, "bias": torch.randn(2, dtype=torch.float64, generator=g)}
+    names = [name for name, *_ in mistakes(answer)]
+    assert names == [
+        "float32 instead of float64",
+        "transposed",
+        "off by a factor of 2",
+        "an extra leading dimension",
+        "a NaN",
+        "missing key 'bias'",
+    ]
+    for name, wrong, pattern in mistakes(answer):
+        with pytest.raises(AssertionError, match=pattern):
+            check.assert_close(wrong, answer, what=name, dtype=torch.float64)
+    sym = m @ m.T
+    assert "transposed" not in [n for n, *_ in mistakes(sym)]
+    pair = (m.float(), m.float().sum())
+    names = [name for name, *_ in mistakes(pair)]
+    assert "float32 instead of float64" not in names and "one element short" in names
+
+
+def test_a_lenient_check_is_caught():
+    """Without dtype=, a float32 answer passes a default-tolerance check: reported."""
+    m = torch.randn(
+        3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    name, wrong, _ = next(iter(mistakes(m)))
+    check.assert_close(wrong, m, what="lenient")  # passes: the test would report it
+    with pytest.raises(AssertionError, match="expected float64, got float32"):
+        check.assert_close(wrong, m, what="strict", dtype=torch.float64)
+    assert answer_like(torch.zeros(3, 3), m).dtype == torch.float32
