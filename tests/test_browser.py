@@ -9,23 +9,14 @@ is missing.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import urllib.parse
 
 import pytest
 
-from conftest import ROOT
+from conftest import browser_kit
 
-# One module object for every test file, so they share its one browser.
-if "browser_kit" not in sys.modules:
-    spec = importlib.util.spec_from_file_location(
-        "browser_kit", ROOT / "scripts" / "browser_kit.py"
-    )
-    sys.modules["browser_kit"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sys.modules["browser_kit"])
-bk = sys.modules["browser_kit"]
+bk = browser_kit()  # shared with the other browser test file
 
 pytestmark = [
     pytest.mark.book,

@@ -28,9 +28,7 @@ the environment, each chapter's findings are also written there.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
-import os
 import pathlib
 import re
 from collections.abc import Mapping
@@ -42,7 +40,7 @@ import torch
 
 from helpers import check
 
-from conftest import CHAPTERS_MD
+from conftest import CHAPTERS_MD, update_report
 
 END = "### END SOLUTION"
 
@@ -183,22 +181,6 @@ def _indistinguishable(wrong, answer, kwargs) -> bool:
     return True
 
 
-def _write_report(md: pathlib.Path, tried: int, problems: list[str]) -> None:
-    target = os.environ.get("EXERCISE_REPORT")
-    if not target:
-        return
-    path = pathlib.Path(target)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = path.read_text() if path.exists() else ""
-        sections = dict(re.findall(r"(?ms)^== (\S+)\n(.*?)(?=^== |\Z)", old))
-        body = f"  {tried} wrong answers tried\n" + "".join(
-            f"  {p}\n" for p in problems
-        )
-        sections[md.stem] = body
-        path.write_text("".join(f"== {k}\n{v}" for k, v in sorted(sections.items())))
-
-
 def exercise_checks(run):
     for rec in run.records:
         if END in run.sources.get(rec["cell"], "") and rec["what"].startswith(
@@ -246,7 +228,11 @@ def wrong_answers_get_messages_that_name_them(md: pathlib.Path, tmp_path_factory
                 f"{rec['what']!r}: {name}: the check passes this wrong answer"
                 + (" (pass dtype=torch.float64)" if "float32" in name else "")
             )
-    _write_report(md, tried, problems)
+    update_report(
+        "EXERCISE_REPORT",
+        md.stem,
+        f"  {tried} wrong answers tried\n" + "".join(f"  {p}\n" for p in problems),
+    )
     assert not problems, f"{md.name}: tried {tried} wrong answers:\n" + "\n".join(
         problems
     )

@@ -26,28 +26,12 @@ is also written there.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pathlib
-import re
 
 import faults
 
-from conftest import CHAPTERS_MD
-
-
-def _write_report(verdict: faults.Verdict) -> None:
-    target = os.environ.get("FAULT_REPORT")
-    if not target:
-        return
-    path = pathlib.Path(target)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = path.read_text() if path.exists() else ""
-        sections = dict(re.findall(r"(?ms)^== (\S+): (.*?)(?=^== |\Z)", old))
-        text = faults.report_text([verdict])
-        sections[verdict.chapter] = text.split(": ", 1)[1]
-        path.write_text("".join(f"== {k}: {v}" for k, v in sorted(sections.items())))
+from conftest import CHAPTERS_MD, update_report
 
 
 def checks_fail_under_faults(md: pathlib.Path, tmp_path_factory) -> None:
@@ -60,7 +44,8 @@ def checks_fail_under_faults(md: pathlib.Path, tmp_path_factory) -> None:
     if os.environ.get("FAULT_CLEAN", "") not in ("", "0"):
         runs["none"] = faults.run_chapter(md, "none", where)
     verdict = faults.judge(runs)
-    _write_report(verdict)
+    text = faults.report_text([verdict])
+    update_report("FAULT_REPORT", verdict.chapter, text.split(": ", 1)[1])
     assert not verdict.problems, (
         f"{md.name}: {len(verdict.problems)} check(s) break the rules of "
         "tests/test_fault_injection.py:\n" + "\n".join(verdict.problems)

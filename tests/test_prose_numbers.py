@@ -45,9 +45,7 @@ untraced numbers are also written there.
 
 from __future__ import annotations
 
-import fcntl
 import math
-import os
 import pathlib
 import re
 
@@ -55,7 +53,7 @@ import jupytext
 import nbformat
 import pytest
 
-from conftest import CHAPTERS_MD, ROOT
+from conftest import CHAPTERS_MD, ROOT, update_report
 
 NUMBER = re.compile(
     r"(?<![\w.])(\d+\.\d+)"  # the mantissa: digits, a point, digits
@@ -214,24 +212,14 @@ def _same(key: str, listed: str) -> bool:
         return False
 
 
-def _write_report(md: pathlib.Path, missing: list[str]) -> None:
-    target = os.environ.get("PROSE_REPORT")
-    if not target:
-        return
-    path = pathlib.Path(target)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        old = path.read_text() if path.exists() else ""
-        sections = dict(re.findall(r"(?ms)^== (\S+)\n(.*?)(?=^== |\Z)", old))
-        body = "".join(f"  {m}\n" for m in missing) or "  (all traced)\n"
-        sections[md.stem] = body
-        path.write_text("".join(f"== {k}\n{v}" for k, v in sorted(sections.items())))
-
-
 @pytest.mark.parametrize("md", CHAPTERS_MD, ids=[p.stem for p in CHAPTERS_MD])
 def test_prose_numbers_are_traced(md):
     missing = untraced(md)
-    _write_report(md, missing)
+    update_report(
+        "PROSE_REPORT",
+        md.stem,
+        "".join(f"  {m}\n" for m in missing) or "  (all traced)\n",
+    )
     assert not missing, (
         f"{md.name}: {len(missing)} decimal number(s) in the prose appear in no output "
         "and no code cell; print them from a cell, or list each as a MyST comment "
