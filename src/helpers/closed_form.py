@@ -610,18 +610,34 @@ def _loss_expression(
     return _as_expression(result, "the loss's value")
 
 
-@functools.lru_cache(maxsize=64)
-def _derive(
+def _symbolic_loss(
     loss: Callable[..., Any],
     param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
     data_shapes: tuple[tuple[str, tuple[int, ...]], ...],
-) -> ParamClosedForm:
+) -> tuple[dict[str, Any], sympy.Expr, list[sympy.Symbol], list[sympy.Symbol]]:
+    """Call ``loss`` on symbolic stand-ins of the given shapes.
+
+    Returns the stand-ins by name, the loss expression, and the flat (row-major,
+    in dict order) parameter symbols and data symbols.
+    """
     stand_ins = {
         name: _symbol_matrix(name, shape) for name, shape in param_shapes + data_shapes
     }
     expr = _loss_expression(loss, stand_ins)
     param_syms = [s for name, _ in param_shapes for s in _flat_symbols(stand_ins[name])]
     data_syms = [s for name, _ in data_shapes for s in _flat_symbols(stand_ins[name])]
+    return stand_ins, expr, param_syms, data_syms
+
+
+@functools.lru_cache(maxsize=64)
+def _derive(
+    loss: Callable[..., Any],
+    param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+    data_shapes: tuple[tuple[str, tuple[int, ...]], ...],
+) -> ParamClosedForm:
+    stand_ins, expr, param_syms, data_syms = _symbolic_loss(
+        loss, param_shapes, data_shapes
+    )
     grad = sympy.Matrix([sympy.diff(expr, s) for s in param_syms])
     args = param_syms + data_syms
     return ParamClosedForm(
@@ -830,13 +846,9 @@ def _derive_per_sample(
     param_shapes: tuple[tuple[str, tuple[int, ...]], ...],
     sample_shapes: tuple[tuple[str, tuple[int, ...]], ...],
 ) -> _SampleDerivation:
-    stand_ins = {
-        name: _symbol_matrix(name, shape)
-        for name, shape in param_shapes + sample_shapes
-    }
-    expr = _loss_expression(loss, stand_ins)
-    param_syms = [s for name, _ in param_shapes for s in _flat_symbols(stand_ins[name])]
-    data_syms = [s for name, _ in sample_shapes for s in _flat_symbols(stand_ins[name])]
+    stand_ins, expr, param_syms, data_syms = _symbolic_loss(
+        loss, param_shapes, sample_shapes
+    )
     return _SampleDerivation(
         loss_expr=expr,
         stand_ins=stand_ins,
