@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import json
 import os
 import pathlib
 import re
+import subprocess
 import sys
 import types
 
@@ -45,3 +47,14 @@ def browser_kit() -> types.ModuleType:
         sys.modules["browser_kit"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules["browser_kit"])
     return sys.modules["browser_kit"]
+
+
+def check_jsonschema(schema: str, *paths: pathlib.Path | str) -> tuple[int, dict]:
+    """Run check-jsonschema with one of its vendored schemas on ``paths``, in one
+    call (each call takes seconds); return its exit code and its JSON report."""
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
+         "--output-format", "JSON", *map(str, paths)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return result.returncode, json.loads(result.stdout)

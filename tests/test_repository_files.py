@@ -7,7 +7,6 @@ Each check is shown failing on a broken copy where a tool does the checking
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import jupytext
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, check_jsonschema
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPOSITORY = CONFIG["repository"]["url"]
@@ -61,13 +60,8 @@ def test_text_licence_is_cc_by_4_and_stated_in_readme_and_footer():
 
 
 def validate_citation(*paths):
-    result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-         "vendor.citation-file-format", "--output-format", "JSON", *map(str, paths)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
-    return result.returncode, [(e["filename"], e["path"]) for e in report["errors"]]
+    code, report = check_jsonschema("vendor.citation-file-format", *paths)
+    return code, [(e["filename"], e["path"]) for e in report["errors"]]
 
 
 def test_citation_file_is_valid_and_a_broken_one_is_not(tmp_path):

@@ -8,7 +8,6 @@ workflow runs. The broken-workflow tests show the validation failing.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import re
 import subprocess
@@ -17,7 +16,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, check_jsonschema
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"
@@ -29,12 +28,7 @@ def validate(*paths):
     One call for all the files (each call takes seconds); a valid file has no
     errors.
     """
-    result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema",
-         "vendor.github-workflows", "--output-format", "JSON", *map(str, paths)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
+    code, report = check_jsonschema("vendor.github-workflows", *paths)
     verdicts = {pathlib.Path(p).name: [] for p in paths}
     for error in report["errors"]:
         match = error.get("best_match") or error
@@ -44,7 +38,7 @@ def validate(*paths):
     for error in report.get("parse_errors", []):
         verdicts[pathlib.Path(error["filename"]).name].append(error["message"])
     failed = any(verdicts.values())
-    assert result.returncode == int(failed), (result.returncode, verdicts)
+    assert code == int(failed), (code, verdicts)
     return verdicts
 
 
