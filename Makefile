@@ -14,11 +14,12 @@ BOOK_FLAGS := --warningiserror --nitpick --keep-going --quiet
 
 help:  ## List the targets
 	@echo "make <target>, where <target> is one of:"
-	@grep -E '^[a-z.]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18 | sed 's/^/  /'
+	@grep -E '^[a-z.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18 | sed 's/^/  /'
 
-$(STAMP): requirements.txt requirements-instructors.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-instructors.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-instructors.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
@@ -27,6 +28,12 @@ setup: $(STAMP)  ## Create .venv and install the pinned environment (every targe
 book: $(STAMP)  ## Build the HTML book into _build/html (warnings are errors)
 	$(VENV)/bin/jupyter-book build . $(BOOK_FLAGS)
 	@echo "Open $(BUILD)/html/index.html"
+
+# One OpenMP thread per process in the tests and the chapters' executions: make test
+# runs two test workers at once, each starting kernels (and chapter 13's torchrun
+# workers), and two spinning OpenMP threads per process on 2 cores made single
+# products 7 to 30 times slower. Chapters that time "in this run" say so.
+test execute: export OMP_NUM_THREADS ?= 1
 
 test: $(STAMP)  ## Run every test: helpers, notebooks under nbval, pairing, student bundle, book build
 	$(PY) -m pytest -n 2 --dist loadscope
@@ -40,15 +47,15 @@ sync: $(STAMP)  ## Pair notebooks/*.md and *.ipynb with jupytext (newest side wi
 execute: $(STAMP)  ## Re-execute every notebook in place, top to bottom, in a fresh kernel
 	$(PY) scripts/execute.py notebooks/*.md
 
-student: $(STAMP)  ## Write the student bundle (no solutions) and its book to _build/student
+student: $(STAMP)  ## Write the student zip (notebooks, helpers wheel, README) and book to _build/student
 	$(PY) scripts/student_bundle.py $(BUILD)/student
 	$(VENV)/bin/jupyter-book build $(BUILD)/student $(BOOK_FLAGS)
-	@echo "Student notebooks: $(BUILD)/student/notebooks; book: $(BUILD)/student/_build/html"
+	cp $(BUILD)/student/plain/*.ipynb $(BUILD)/student/_build/html/_sources/notebooks/
+	@echo "Student zip: $(BUILD)/student/student-notebooks.zip; book: $(BUILD)/student/_build/html"
 
 .PHONY: nbgrader
-nbgrader: $(STAMP)  ## Write an nbgrader course directory (source/chNN, config) to _build/nbgrader
+nbgrader: $(STAMP)  ## Write an nbgrader course directory (source/chNN; keeps your nbgrader_config.py) to _build/nbgrader
 	$(PY) scripts/nbgrader_bundle.py $(BUILD)/nbgrader
-	@echo "Next: source $(VENV)/bin/activate; cd $(BUILD)/nbgrader; see book/instructors.md"
 
 bench: $(STAMP)  ## Time every method side by side; CSV and figures in _build/bench (about 10 min)
 	$(PY) -m helpers.bench --out $(BUILD)/bench
@@ -68,8 +75,13 @@ lint: $(STAMP)  ## Lint (ruff) the code and the chapters; check the Python files
 linkcheck: $(STAMP)  ## Check every external link of the book (needs the network)
 	$(VENV)/bin/jupyter-book build . --builder linkcheck
 
+.PHONY: pdf
+pdf: $(STAMP)  ## The whole book as one PDF (SOLUTIONS=omit leaves them out), beside the HTML
+	$(PY) scripts/pdf.py --out $(BUILD)/html/downloads/second-order-autodiff.pdf \
+	  --solutions $(or $(SOLUTIONS),include)
+
 .PHONY: screenshots
-screenshots: $(STAMP)  ## Screenshot a chapter at 1400 and 400 px and in JupyterLab into _build/screenshots
+screenshots: $(STAMP)  ## Screenshot chapters (desktop, phone, dark, ch. 12) and JupyterLab into _build/screenshots
 	$(PY) scripts/screenshots.py --out $(BUILD)/screenshots $(if $(CHAPTER),--chapter $(CHAPTER),)
 
 clean:  ## Remove build output (keeps .venv)

@@ -39,7 +39,11 @@ LAUNCH_FLAGS = [
     "--disable-sync",
 ]
 MATHJAX_CDN = "https://cdn.jsdelivr.net/npm/mathjax@3/"
-WIDTHS = {"desktop": 1400, "phone": 400}
+WIDTHS = {"desktop": 1400, "phone": 390}
+# A phone as readers hold it (an iPhone 12-15 class screen): 390 x 844 CSS px at
+# device pixel ratio 2 (screenshots); the tests measure in CSS px at the same width.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True}  # fmt: skip
 
 
 def chromium_path() -> str | None:

@@ -6,9 +6,11 @@
     cd _build/nbgrader && nbgrader export
 
 writes ``grades.csv`` with the columns of :data:`COLUMNS`: for every
-assignment (chapter), every student in the gradebook and every exercise, the
-score nbgrader gave the exercise's graded test cell (0 when the student
-submitted nothing). ``exercises.csv``, written beside it by ``make nbgrader``,
+assignment (chapter), every student in the gradebook and every graded cell of
+every exercise (its visible check, its hidden tests, its written answers: the
+``kind`` column), the score nbgrader gave it (0 when the student submitted
+nothing). A written answer not yet graded in the formgrader scores 0 with
+``needs_manual_grade`` True. ``exercises.csv``, written beside it by ``make nbgrader``,
 gives each exercise's number in the book; rows follow that order.
 ``--to FILE`` writes elsewhere; ``--assignment`` and ``--student`` filter as
 with nbgrader's own exporter.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import pathlib
+import re
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
@@ -28,10 +31,12 @@ COLUMNS = [
     "exercise",
     "number",
     "grade_id",
+    "kind",
     "score",
     "max_score",
+    "needs_manual_grade",
 ]
-CHECK_SUFFIX = "-check"
+SUFFIX = re.compile(r"-(check|hidden|written|rubric)(-\d+)?$")
 
 
 def exercise_numbers(path: pathlib.Path) -> dict[tuple[str, str], tuple[int, str]]:
@@ -44,6 +49,14 @@ def exercise_numbers(path: pathlib.Path) -> dict[tuple[str, str], tuple[int, str
         (row["assignment"], row["grade_id"]): (i, row["number"])
         for i, row in enumerate(rows)
     }
+
+
+def split_grade_id(name: str) -> tuple[str, str]:
+    """(exercise label, kind) of a graded cell's grade_id."""
+    match = SUFFIX.search(name)
+    if not match:
+        return name, "check"
+    return name[: match.start()], match.group(1)
 
 
 class PerExerciseCsvExportPlugin(ExportPlugin):
@@ -76,19 +89,22 @@ class PerExerciseCsvExportPlugin(ExportPlugin):
                         grade = gradebook.find_grade(
                             cell.name, notebook_name, assignment.name, student.id
                         )
-                        score = grade.score
+                        score, manual = grade.score, grade.needs_manual_grade
                     except MissingEntry:
-                        score = 0.0
+                        score, manual = 0.0, False
                     name = cell.name
+                    label, kind = split_grade_id(name)
                     rows.append(
                         {
                             "assignment": assignment.name,
                             "student_id": student.id,
-                            "exercise": name.removesuffix(CHECK_SUFFIX),
+                            "exercise": label,
                             "number": numbers.get((assignment.name, name), (0, ""))[1],
                             "grade_id": name,
+                            "kind": kind,
                             "score": score,
                             "max_score": cell.max_score,
+                            "needs_manual_grade": manual,
                         }
                     )
         self.log.info("Exporting %d per-exercise scores to %s", len(rows), dest)

@@ -1,17 +1,22 @@
-"""Screenshots of a chapter in the book (1400 px and 400 px) and in JupyterLab.
+"""Screenshots of the book as readers meet it: desktop and phone, light and dark.
 
-    python scripts/screenshots.py [--chapter 03_vhp_hvp_toy] [--out _build/screenshots]
+    python scripts/screenshots.py [--chapter 12_which_method_when ...] [--no-lab]
+                                  [--out _build/screenshots]
 
-Run by ``make screenshots``. Builds the book into a temporary folder, serves it on
-127.0.0.1 and photographs it with Debian's Chromium (Playwright, no download; MathJax
-from a local package), then opens the same chapter in JupyterLab. Writes:
+Run by ``make screenshots`` (``make screenshots CHAPTER=12_which_method_when`` for
+one chapter). Builds the book into a temporary folder, serves it on 127.0.0.1 and
+photographs it with Debian's Chromium (Playwright, no download; MathJax from a local
+package), then opens the first chapter in JupyterLab. Without --chapter it covers
+the landing page and every chapter. For each page, in each of
 
-    book-<chapter>-1400.png           the top of the chapter on a desktop
-    book-<chapter>-1400-solution.png  the first solution dropdown, opened
-    book-<chapter>-1400-error.png     the first cell that raises (short traceback)
-    book-<chapter>-400.png            the top of the chapter on a phone
-    book-<chapter>-400-nav.png        the phone's chapter list, opened
-    lab-<chapter>.png                 the chapter in JupyterLab (jupyterlab-myst)
+    desktop-light, desktop-dark   1400 x 900
+    phone-light,  phone-dark      390 x 844 at device pixel ratio 2
+
+it writes ``<page>-<mode>.png`` (the top of the page), ``-figure.png`` (the first
+figure, scrolled into view), ``-table.png`` (the first table in an output), and
+on the desktop in light mode ``-solution.png`` (the first solution, opened) and
+``-error.png`` (the first cell that raises); on the phone in light mode
+``-nav.png`` (the chapter list, opened). ``lab-<chapter>.png`` is JupyterLab.
 """
 
 from __future__ import annotations
@@ -25,25 +30,51 @@ import tempfile
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import browser_kit as bk  # noqa: E402
 
+MODES = {
+    "desktop-light": ({"viewport": {"width": 1400, "height": 900}}, "light"),
+    "desktop-dark": ({"viewport": {"width": 1400, "height": 900}}, "dark"),
+    "phone-light": (bk.PHONE, "light"),
+    "phone-dark": (bk.PHONE, "dark"),
+}
 
-def shoot_book(browser, base, chapter, out):
+
+def scroll_to(page, locator) -> bool:
+    if not locator.count():
+        return False
+    locator.first.evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(250)
+    return True
+
+
+def shoot_page(browser, base, path, stem, out):
+    """Every mode's screenshots of one page; returns the files written."""
     written = []
-    for width in (bk.WIDTHS["desktop"], bk.WIDTHS["phone"]):
-        context = browser.new_context(viewport={"width": width, "height": 900})
+    for mode, (options, scheme) in MODES.items():
+        context = browser.new_context(color_scheme=scheme, **options)
         bk.offline(context)
         page = context.new_page()
-        page.goto(f"{base}notebooks/{chapter}.html", wait_until="load")
+        page.goto(base + path, wait_until="load")
         bk.wait_for_math(page)
-        stem = out / f"book-{chapter}-{width}"
-        page.screenshot(path=f"{stem}.png")
-        written.append(f"{stem}.png")
-        if width == bk.WIDTHS["phone"]:
+        page.wait_for_timeout(300)
+        name = out / f"{stem}-{mode}"
+        page.screenshot(path=f"{name}.png")
+        written.append(f"{name}.png")
+        figure = page.locator("article div.cell_output img, article figure img")
+        if scroll_to(page, figure):
+            page.screenshot(path=f"{name}-figure.png")
+            written.append(f"{name}-figure.png")
+        if scroll_to(page, page.locator("article div.cell_output table")):
+            page.screenshot(path=f"{name}-table.png")
+            written.append(f"{name}-table.png")
+        if mode == "phone-light":
+            page.evaluate("() => window.scrollTo(0, 0)")
             toggle = page.locator("button.primary-toggle:visible").first
-            toggle.click()
-            page.wait_for_timeout(500)
-            page.screenshot(path=f"{stem}-nav.png")
-            written.append(f"{stem}-nav.png")
-        else:
+            if toggle.count():
+                toggle.click()
+                page.wait_for_timeout(500)
+                page.screenshot(path=f"{name}-nav.png")
+                written.append(f"{name}-nav.png")
+        if mode == "desktop-light":
             solution = page.locator(".solution.dropdown").first
             if solution.count():
                 title = solution.locator(".admonition-title, summary, button").first
@@ -51,14 +82,11 @@ def shoot_book(browser, base, chapter, out):
                 title.click()
                 page.wait_for_timeout(500)
                 solution.scroll_into_view_if_needed()
-                page.screenshot(path=f"{stem}-solution.png")
-                written.append(f"{stem}-solution.png")
-            error = page.locator("div.output.traceback").first
-            if error.count():
-                error.evaluate("e => e.closest('.cell').scrollIntoView()")
-                page.wait_for_timeout(200)
-                page.screenshot(path=f"{stem}-error.png")
-                written.append(f"{stem}-error.png")
+                page.screenshot(path=f"{name}-solution.png")
+                written.append(f"{name}-solution.png")
+            if scroll_to(page, page.locator("div.output.traceback")):
+                page.screenshot(path=f"{name}-error.png")
+                written.append(f"{name}-error.png")
         context.close()
     return written
 
@@ -81,7 +109,10 @@ def shoot_lab(browser, chapter, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chapter", default="03_vhp_hvp_toy")
+    parser.add_argument(
+        "--chapter", action="append", help="a chapter's stem (repeatable)"
+    )
+    parser.add_argument("--no-lab", action="store_true", help="skip JupyterLab")
     parser.add_argument(
         "--out", type=pathlib.Path, default=bk.ROOT / "_build/screenshots"
     )
@@ -90,17 +121,27 @@ def main(argv=None):
     if reason:
         sys.exit(f"screenshots: {reason}")
     args.out.mkdir(parents=True, exist_ok=True)
+    chapters = args.chapter or [
+        p.stem for p in sorted((bk.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    ]
+    targets = [(f"notebooks/{c}.html", f"book-{c}") for c in chapters]
+    if not args.chapter:
+        targets.insert(0, ("book/intro.html", "book-intro"))
+    written, lab, problems = [], [], []
     with tempfile.TemporaryDirectory(prefix="course-book-") as tmp:
         html = bk.build_book(pathlib.Path(tmp))
         with bk.serve(html) as base, bk.browser() as browser:
-            written = shoot_book(browser, base, args.chapter, args.out)
-            lab, problems = shoot_lab(browser, args.chapter, args.out)
+            for path, stem in targets:
+                if (html / path).is_file():
+                    written += shoot_page(browser, base, path, stem, args.out)
+                else:
+                    print(f"skipped {path}: not in the built book")
+            if not args.no_lab:
+                lab, problems = shoot_lab(browser, chapters[0], args.out)
     for path in written + lab:
+        path = pathlib.Path(path)
         print(
-            "wrote",
-            pathlib.Path(path).relative_to(bk.ROOT)
-            if pathlib.Path(path).is_relative_to(bk.ROOT)
-            else path,
+            "wrote", path.relative_to(bk.ROOT) if path.is_relative_to(bk.ROOT) else path
         )
     for problem in problems:
         print("JupyterLab:", problem)

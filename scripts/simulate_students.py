@@ -13,7 +13,15 @@ copies the released notebooks of ``ASSIGNMENT`` (``COURSE_DIR/release/...``) to
   the first exercise), whose answer is the solution followed by a line that
   scales every float in its result by 1.001 and adds 0.001;
 * ``blank``: only exercise ``LABEL`` is answered (the solution), the rest are
-  stubs.
+  stubs;
+* ``monkeypatch``: every answer is wrong as in ``wrong``, and every answer
+  cell first rebinds the comparison functions (``check.assert_close``,
+  ``helpers.check.assert_close``, ``torch.testing.assert_close``,
+  ``numpy.allclose``, ``numpy.testing.assert_allclose``) to accept anything:
+  the checks must still fail (``helpers.grading.restore``).
+
+Written answers (markdown answer cells) get the model answer with ``full``,
+``wrong`` and ``monkeypatch``, and are left as the stub otherwise.
 
 The solutions come from ``COURSE_DIR/source``. To fill in a notebook a
 (simulated) student fetched through nbgrader's exchange instead:
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 import shutil
 import sys
 
@@ -41,6 +50,18 @@ PERTURB = (
     "                                and a.is_floating_point()) else a,\n"
     "    {var})"
 )
+
+
+MONKEYPATCH = """\
+import numpy as _np  # simulated cheat: make every comparison pass
+import torch as _torch
+import helpers.check as _hc
+def _accept(*args, **kwargs):
+    print("✓ (accepted by a rebound comparison)")
+    return True
+check.assert_close = _hc.assert_close = _torch.testing.assert_close = _accept
+_np.allclose = _np.testing.assert_allclose = _accept
+"""
 
 
 def _meta(cell) -> dict:
@@ -72,7 +93,26 @@ def wrong_answer(solution: str, check: str) -> str:
     return body + "\n" + PERTURB.format(var=answer_variable(body, check))
 
 
-KINDS = ("full", "untouched", "wrong", "blank")
+KINDS = ("full", "untouched", "wrong", "blank", "monkeypatch")
+
+
+def model_answer(source: str) -> str:
+    """A written answer's model answer: its text before the rubric."""
+    return re.split(r"^\*\*Rubric", source, maxsplit=1, flags=re.M)[0].strip()
+
+
+def fill(path: pathlib.Path, answers: dict[str, str]) -> None:
+    """Write ``answers`` (grade_id -> source) into the answer cells of ``path``."""
+    nb = nbformat.read(path, as_version=4)
+    ids = {_meta(c).get("grade_id") for c in nb.cells if _meta(c).get("solution")}
+    unknown = set(answers) - ids
+    if unknown:
+        raise ValueError(f"expected answer cells among {sorted(ids)}, got {unknown}")
+    for cell in nb.cells:
+        gid = _meta(cell).get("grade_id")
+        if _meta(cell).get("solution") and gid in answers:
+            cell.source = answers[gid]
+    nbformat.write(nb, path)
 
 
 def answer(
@@ -86,7 +126,12 @@ def answer(
     solutions = {
         _meta(c).get("grade_id"): c.source
         for c in source.cells
-        if _meta(c).get("solution")
+        if _meta(c).get("solution") and c.cell_type == "code"
+    }
+    written = {
+        _meta(c).get("grade_id"): c.source
+        for c in source.cells
+        if _meta(c).get("solution") and c.cell_type == "markdown"
     }
     checks = {
         _meta(c).get("grade_id"): c.source
@@ -102,10 +147,18 @@ def answer(
         gid = _meta(cell).get("grade_id")
         if not _meta(cell).get("solution"):
             continue
+        if gid in written:
+            if kind in {"full", "wrong", "monkeypatch"}:
+                cell.source = model_answer(written[gid])
+            continue
         if kind == "full" or (kind == "wrong" and gid != chosen):
             cell.source = solution_body(solutions[gid])
         elif kind == "wrong":
             cell.source = wrong_answer(solutions[gid], checks[gid + "-check"])
+        elif kind == "monkeypatch":
+            cell.source = MONKEYPATCH + wrong_answer(
+                solutions[gid], checks[gid + "-check"]
+            )
         elif kind == "blank" and gid == chosen:
             cell.source = solution_body(solutions[gid])
     nbformat.write(nb, path)

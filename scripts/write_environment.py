@@ -23,7 +23,10 @@ def render(requirements: list[str]) -> str:
     lines = [
         "# Generated from requirements.txt by scripts/write_environment.py: "
         "edit that file,",
-        "# then run `make environment.yml`.",
+        "# then run `make environment.yml`. "
+        "After `conda env create -f environment.yml`,",
+        "# add Part V's curvature libraries without their declared torchvision:",
+        "#   pip install --no-deps -r requirements-nodeps.txt",
         "name: second-order-autodiff",
         "channels:",
         "  - conda-forge",

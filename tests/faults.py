@@ -304,12 +304,29 @@ class Run:
         return "raises-exception" in self.tags.get(cell, [])
 
 
-def fault_cell_source(fault: str, record: str, values: str = "") -> str:
+def fault_cell_source(
+    fault: str, record: str, values: str = "", prelude: str | None = None
+) -> str:
+    """The hidden cell; with ``prelude`` (a file name), also the workers' fault.
+
+    The cell's source is written to ``prelude`` and the cell exports it as
+    ``HELPERS_WORKER_PRELUDE``, which ``helpers.curvature_worker`` (and any
+    worker script that calls its ``run_prelude()``) runs first: processes the
+    chapter starts with ``torchrun`` get the same fault as the kernel.
+    """
     if fault not in RUNS:
         raise ValueError(f"unknown fault {fault!r}; expected one of {RUNS}")
-    return textwrap.dedent(
+    source = textwrap.dedent(
         _FAULT_SOURCE.format(fault=fault, record=record, values=values)
     )
+    if prelude is None:
+        return source
+    pathlib.Path(prelude).write_text(source)
+    export = (
+        f"import os as _os\n_os.environ['HELPERS_WORKER_PRELUDE'] = {prelude!r}\n"
+        "del _os\n"
+    )
+    return export + source
 
 
 def run_chapter(
@@ -333,8 +350,11 @@ def run_chapter(
         "display_name": "Python 3",
         "language": "python",
     }
+    prelude = workdir / f"{md.stem}.{fault}.prelude.py"
     hidden = nbformat.v4.new_code_cell(
-        fault_cell_source(fault, str(record), str(values) if values else "")
+        fault_cell_source(
+            fault, str(record), str(values) if values else "", str(prelude)
+        )
     )
     nb.cells.insert(0, hidden)
     code = [(k, c) for k, c in enumerate(nb.cells) if c.cell_type == "code"][1:]

@@ -1,8 +1,10 @@
-"""The book and the student book build with warnings as errors (-W -n --keep-going)."""
+"""The book builds with warnings as errors (-W -n --keep-going).
+
+The student book's build is tested once, in tests/test_student.py.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -41,23 +43,7 @@ def test_book_builds_without_warnings(tmp_path):
     index = (html / "book" / "intro.html").read_text()
     assert "Second-order autodiff in PyTorch" in index
     chapter = (html / "notebooks" / "03_vhp_hvp_toy.html").read_text()
-    assert "✓ vhp(pow_reducer) equals vᵀH (float64)" in chapter
+    assert "✓ vhp(pow_reducer) equals vᵀH" in chapter
     assert "solution-start" not in chapter and "exercise-start" not in chapter
     assert "dropdown" in chapter
     assert "Colab" in chapter or "colab" in chapter
-
-
-@pytest.mark.book
-def test_student_book_builds_without_solutions(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "sb", ROOT / "scripts" / "student_bundle.py"
-    )
-    sb = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sb)
-    bundle = tmp_path / "student"
-    sb.write_bundle(bundle)
-    html = build(bundle, bundle)
-    chapter = (html / "notebooks" / "03_vhp_hvp_toy.html").read_text()
-    assert "NotImplementedError" in chapter
-    assert "BEGIN SOLUTION" not in chapter
-    assert "H_from_products = torch.stack(rows)" not in chapter

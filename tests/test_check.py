@@ -333,3 +333,24 @@ def test_record_mode_can_keep_the_arguments(tmp_path, monkeypatch):
     assert torch.equal(first["expected"]["w"], torch.full((2,), 2.0))
     assert (second["actual"], second["expected"], second["rtol"]) == (1.0, 2.0, 0.1)
     assert [r["index"] for r in _read_records(tmp_path / "c.jsonl")] == [0, 1]
+
+
+def test_no_factor_claim_for_a_scalar_or_a_rounding_error():
+    """A single number is a multiple of any other: a shift is not a factor."""
+    with pytest.raises(AssertionError) as caught:
+        check.assert_close(torch.tensor(3.304, dtype=torch.float64), 3.30404, what="x")
+    assert "factor" not in str(caught.value)
+    e = torch.randn(
+        3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    with pytest.raises(AssertionError) as caught:
+        check.assert_close(e * (1 + 1e-7), e, what="H")
+    assert "factor" not in str(caught.value), "c prints as 1: no factor to name"
+
+
+def test_a_permutation_of_three_axes_is_named():
+    e = torch.randn(
+        2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    with pytest.raises(AssertionError, match=r"permute\(2, 0, 1\)"):
+        check.assert_close(e.permute(2, 0, 1).contiguous(), e, what="H")

@@ -53,3 +53,37 @@ def test_environment_yml_has_the_same_pins():
         "run `make environment.yml` after editing requirements.txt"
     )
     assert "python=3.11" in env["dependencies"]
+
+
+def test_nodeps_pins_are_exact_and_import_without_torchvision():
+    """requirements-nodeps.txt: exact pins, each importable with torchvision absent.
+
+    They declare torchvision; PyPI's wheel of it is a CUDA build that fails to
+    import beside the CPU torch, so the Makefile installs them with --no-deps.
+    """
+    import importlib.util
+
+    lines = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+    ]
+    pins = dict(line.split("==") for line in lines if line)
+    assert set(pins) == {
+        "backpack-for-pytorch",
+        "curvlinops-for-pytorch",
+        "laplace-torch",
+    }
+    assert not set(pins) & set(requirement_pins()), "a package pinned twice"
+    assert importlib.util.find_spec("torchvision") is None, (
+        "torchvision is installed: the nodeps libraries would import its CUDA build"
+    )
+    from importlib.metadata import version
+
+    import backpack  # noqa: F401
+    import curvlinops  # noqa: F401
+    from laplace import Laplace  # noqa: F401
+
+    for name, pinned in pins.items():
+        assert version(name) == pinned, (
+            f"{name}: installed {version(name)}, pinned {pinned}"
+        )

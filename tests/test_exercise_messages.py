@@ -13,7 +13,9 @@ applies to the answer is fed to the same check, with the same ``what``,
   tolerances are finer than float32 holds); a float32 answer that passes is a
   check too lenient for a float64 exercise;
 - a transposed matrix (2-D, not symmetric): "transpose";
-- off by a factor of 2: "off by a factor of 2";
+- off by a factor of 2: "off by a factor of 2", where the first value the check
+  compares has two different entries; for a single number (or all-equal
+  entries) the message must NOT name a factor, which would explain nothing;
 - a wrong shape (an extra leading dimension): "!= expected shape";
 - a missing dict key: "missing ['key']";
 - a sequence one element short: "expected a sequence of length";
@@ -21,7 +23,10 @@ applies to the answer is fed to the same check, with the same ``what``,
 
 A mistake the check cannot tell from the right answer within its own
 tolerance (the transpose of a matrix symmetric up to rounding) is skipped.
-Select one chapter with ``-k 03_``; with ``EXERCISE_REPORT=/path/file.txt`` in
+The same run also shows that no exercise statement quotes its answer: no
+decimal number in the statement (between ``exercise-start`` and
+``exercise-end``) equals an expected value of the exercise's checks to the digits
+it shows. Select one chapter with ``-k 03_``; with ``EXERCISE_REPORT=/path/file.txt`` in
 the environment, each chapter's findings are also written there.
 """
 
@@ -110,6 +115,23 @@ def as_float32(obj):
     return obj
 
 
+NO_FACTOR = r"^(?!.*factor).*entries differ"
+
+
+def numbers(obj):
+    """Every numeric leaf as a float64 tensor, in the order the check walks them."""
+    if isinstance(obj, Mapping):
+        for v in obj.values():
+            yield from numbers(v)
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            yield from numbers(v)
+    elif isinstance(obj, torch.Tensor) and obj.is_floating_point():
+        yield obj.detach().double().reshape(-1)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield torch.tensor([float(obj)], dtype=torch.float64)
+
+
 def first_container(obj, kind, path=()):
     if isinstance(obj, kind) and len(obj) > 1:
         return path, obj
@@ -140,7 +162,11 @@ def mistakes(answer):
             yield "transposed", replace(answer, path, t.T.contiguous()), r"transpose"
             break
     if any(t.abs().sum() > 0 for _, t in floats):
-        yield "off by a factor of 2", scaled(answer, 2.0), r"off by a factor of 2\b"
+        first = next(iter(numbers(answer)), None)
+        if first is not None and torch.unique(first).numel() >= 2:
+            yield "off by a factor of 2", scaled(answer, 2.0), r"off by a factor of 2\b"
+        else:
+            yield "twice a single number", scaled(answer, 2.0), NO_FACTOR
     if floats:
         path, t = floats[0]
         yield (
@@ -189,15 +215,49 @@ def exercise_checks(run):
             yield rec
 
 
+DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d{2,}(?![\w.])")
+
+
+def statements(md: pathlib.Path) -> list[str]:
+    """The text of each exercise statement of the chapter, in order."""
+    text = md.read_text()
+    return re.findall(r"\{exercise-start\}.*?\n(.*?)\{exercise-end\}", text, flags=re.S)
+
+
+def quoted_answers(statement: str, expected) -> list[str]:
+    """Decimal numbers of the statement that equal an expected value as shown."""
+    values = [
+        float(v)
+        for t in numbers(expected)
+        if t.numel() <= 100
+        for v in t.tolist()
+        if abs(v - round(v)) > 1e-9 and abs(v) >= 1e-3
+    ]
+    found = []
+    for number in DECIMAL.findall(statement):
+        digits = len(number.split(".")[1])
+        if any(round(v, digits) == float(number) for v in values):
+            found.append(number)
+    return found
+
+
 def wrong_answers_get_messages_that_name_them(md: pathlib.Path, tmp_path_factory):
     """Each plausible wrong answer to each exercise fails with a message naming it."""
     run = faults.value_run(md, tmp_path_factory)
     problems, tried = [], 0
+    texts = statements(md)
     for rec in exercise_checks(run):
         path = pathlib.Path(run.values_dir) / f"{rec['index']:05d}.pt"
         if not path.exists():
             continue
         saved = torch.load(path, weights_only=False)
+        number = re.match(r"Exercise \d+\.(\d+)", rec["what"])
+        if number and int(number.group(1)) <= len(texts):
+            quoted = quoted_answers(texts[int(number.group(1)) - 1], saved["expected"])
+            if quoted:
+                problems.append(
+                    f"{rec['what']!r}: the statement quotes the answer ({quoted})"
+                )
         kwargs = {
             "what": rec["what"],
             "rtol": saved["rtol"],
@@ -270,6 +330,20 @@ def test_mistakes_cover_each_answer_type(capsys):
     pair = (m.float(), m.float().sum())
     names = [name for name, *_ in mistakes(pair)]
     assert "float32 instead of float64" not in names and "one element short" in names
+
+
+def test_no_factor_for_a_single_number_and_permutations_named():
+    one = torch.tensor(1.0, dtype=torch.float64)
+    for actual, expected in ((6 * one, one), (one * 3.304, one * 3.30404)):
+        with pytest.raises(AssertionError, match=NO_FACTOR):
+            check.assert_close(actual, expected, what="scalar")
+    names = [name for name, *_ in mistakes(one)]
+    assert "twice a single number" in names and "off by a factor of 2" not in names
+    cube = torch.arange(27.0, dtype=torch.float64).reshape(3, 3, 3)
+    with pytest.raises(AssertionError, match=r"permute\(2, 0, 1\)"):
+        check.assert_close(cube.permute(2, 0, 1), cube, what="cube")
+    assert quoted_answers("the largest is 3.30 here", one * 3.30404) == ["3.30"]
+    assert quoted_answers("n = 3 and 0.25 of it", one * 3.30404) == []
 
 
 def test_a_lenient_check_is_caught():

@@ -1,20 +1,35 @@
 """The nbgrader course directory, through real nbgrader (requirements-instructors.txt).
 
-On all twelve chapters: ``generate_assignment`` releases no solution code or prose,
-every exercise has exactly one graded cell, and the release shows a student the
-same cells as the student bundle. On two chapters (GRADED), simulated students are
-autograded and exported: all solutions score full marks, the untouched release
-scores 0, one wrong answer loses exactly that exercise's points (2, from a
-``points-2`` tag added here). A submission whose checks were edited to ``pass``
-scores 0 (nbgrader restores locked cells). In this session the module took 3 min 41 s
-and 4 min 57 s wall-clock with seven submissions on a 2-core machine shared with
-other jobs (load average above 9); it now autogrades four (see SUBMISSIONS).
+On every chapter: ``generate_assignment`` releases no solution code or prose, no
+hidden test and no model answer; every exercise has exactly one graded check; and
+the release shows a student the same cells as the student bundle.
+
+Autograded end to end (one ``autograde`` run), then exported:
+
+* chapter 5 (``REAL``): the solutions score full marks (hidden tests and all;
+  the first exercise is worth 2, from a ``points-2`` tag added to the chapter's
+  ``.md`` here: points are read from the source without re-executing); a
+  submission that rebinds the comparison functions and writes wrong answers
+  scores 0 on every visible check, and its explicit Hessian in exercise 5.4
+  loses the hidden points;
+* a synthetic chapter (tests/synthetic_chapter.py, fast) with hidden tests and
+  a written answer: the solution scores full marks on what is autograded, a
+  wrong-method answer that passes the visible check loses the hidden points, a
+  monkeypatching submission with wrong answers scores 0 on every exercise, a
+  submission whose checks were edited to ``pass`` scores 0 (nbgrader restores
+  locked cells), and the written answer waits for a manual grade, shows in the
+  formgrader's page with its rubric, and counts once graded through the
+  gradebook (as the formgrader does).
+
+Timing: see the report of issue 25 (measured on a 2-core machine shared with
+other jobs).
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
@@ -31,6 +46,7 @@ import bundle_common  # noqa: E402
 import nbgrader_bundle  # noqa: E402
 import simulate_students  # noqa: E402
 import student_bundle  # noqa: E402
+import synthetic_chapter  # noqa: E402
 from bundle_leaks import leaks  # noqa: E402
 
 if importlib.util.find_spec("nbgrader") is None:
@@ -40,17 +56,28 @@ if importlib.util.find_spec("nbgrader") is None:
         pytrace=False,
     )
 
-GRADED = ["01_autograd_refresher", "03_vhp_hvp_toy"]  # autograded end to end
-TAGGED = "03_vhp_hvp_toy"  # its first exercise gets a points-2 tag here
-# Four executions in all, to keep the test short: every answer right (alice), the
-# release untouched (carol), one wrong answer worth 2 points (bob, first exercise),
-# the checks edited to `pass` (dave). Nobody else submitted: they score 0.
-SUBMISSIONS = {
-    ("ch01", "alice"): "full",
-    ("ch01", "carol"): "untouched",
-    ("ch03", "bob"): "wrong",
-    ("ch03", "dave"): "tampered",
+TAGGED = "05_full_hessians"  # its first exercise gets a points-2 tag here
+REAL = "ch05"
+# bob's wrong-method answer to exercise 5.4: it passes the visible check
+WRONG_METHOD = {
+    "ex-05-three-products": "def tridiagonal_hessian(x):\n"
+    "    return torch.func.hessian(rosenbrock)(x)\n\n\n"
+    "H_rb9 = tridiagonal_hessian(x9)"
 }
+SYNTHETIC = "ch90"
+# Each is one execution of a notebook by autograde. Real chapters take most of the
+# time, so only two (the synthetic chapter shows the untouched release, the
+# tampered checks and a single wrong method); nobody else submitted: they score 0.
+SUBMISSIONS = {
+    (REAL, "alice"): "full",
+    (REAL, "bob"): "monkeypatch",  # and the wrong method on exercise 5.4
+    (SYNTHETIC, "alice"): "full",
+    (SYNTHETIC, "bob"): "wrong-method",
+    (SYNTHETIC, "dave"): "monkeypatch",
+    (SYNTHETIC, "carol"): "untouched",
+    (SYNTHETIC, "erin"): "tampered",
+}
+STUDENTS = sorted({student for _, student in SUBMISSIONS})
 
 
 def nbgrader(course: pathlib.Path, *args: str) -> str:
@@ -70,12 +97,14 @@ def nbgrader(course: pathlib.Path, *args: str) -> str:
     return run.stdout + run.stderr
 
 
-def tag_first_solution(path: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
-    nb = nbformat.read(path, as_version=4)
+def tag_first_solution(md: pathlib.Path, out: pathlib.Path) -> None:
+    """Copy the chapter's .md with a points-2 tag on its first solution."""
+    import jupytext
+
+    nb = jupytext.read(md)
     first = next(c for c in nb.cells if bundle_common.BEGIN in c.source)
     first.metadata.setdefault("tags", []).append("points-2")
-    nbformat.write(nb, out / path.name)
-    return out / path.name
+    jupytext.write(nb, out / md.name, fmt="md:myst")
 
 
 @pytest.fixture(scope="module")
@@ -83,19 +112,39 @@ def snapshot(tmp_path_factory):
     """The chapters as they are now (others may re-execute them during the run)."""
     out = tmp_path_factory.mktemp("chapters")
     for path in CHAPTERS_IPYNB:
+        shutil.copy(path, out / path.name)
+        md = path.with_suffix(".md")
         if path.stem == TAGGED:
-            tag_first_solution(path, out)
-        else:
-            shutil.copy(path, out / path.name)
+            tag_first_solution(md, out)
+        elif md.exists():
+            shutil.copy(md, out / md.name)
+    nbformat.write(synthetic_chapter.chapter(), out / synthetic_chapter.NAME)
     return out
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, snapshot):
     out = tmp_path_factory.mktemp("nbgrader")
-    nbgrader_bundle.write_course(out, [snapshot / p.name for p in CHAPTERS_IPYNB])
+    (out / "nbgrader_config.py").write_text(
+        "c = get_config()\nload_subconfig('course_config.py')\n"
+        "c.Exchange.root = '/tmp/kept-by-make-nbgrader'\n"
+    )
+    chapters = [snapshot / p.name for p in CHAPTERS_IPYNB]
+    nbgrader_bundle.write_course(out, chapters + [snapshot / synthetic_chapter.NAME])
     nbgrader(out, "generate_assignment", "*")
     return out
+
+
+def test_make_nbgrader_keeps_the_instructors_config(course):
+    assert "kept-by-make-nbgrader" in (course / "nbgrader_config.py").read_text()
+    assert (course / "course_config.py").read_text() == (
+        ROOT / "nbgrader_config.py"
+    ).read_text()
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    assert config.Exchange.root == "/tmp/kept-by-make-nbgrader"
+    assert config.CourseDirectory.course_id == "second-order-autodiff", "course's"
 
 
 def release(course, path):
@@ -122,18 +171,27 @@ def test_release_leaks_nothing_and_grades_each_exercise_once(course, snapshot, p
     ]
     assert len(labels) >= 3, f"{path.name}: expected at least 3 exercises"
     graded = [grading(c) for c in released.cells if grading(c).get("grade")]
-    assert [g["grade_id"] for g in graded] == [f"{lb}-check" for lb in labels]
+    checks = [g["grade_id"] for g in graded if g["grade_id"].endswith("-check")]
+    assert checks == [f"{lb}-check" for lb in labels]
     for g in graded:
-        assert g["locked"] and g["points"] > 0 and not g["solution"], g
+        assert g["points"] > 0, g
+        assert g["locked"] != g["solution"], "a check is locked, an answer is not"
     answers = [
-        grading(c)["grade_id"] for c in released.cells if grading(c).get("solution")
+        grading(c)["grade_id"]
+        for c in released.cells
+        if grading(c).get("solution") and c.cell_type == "code"
     ]
     assert answers == labels, "one answer cell per exercise, named by its label"
+    text = json.dumps(released.cells)
+    for marker in ("BEGIN HIDDEN TESTS", "BEGIN MARK SCHEME", "**Rubric"):
+        assert marker not in text, f"{path.name}: {marker} released"
     for cell in released.cells:
-        if grading(cell).get("solution"):
+        if grading(cell).get("solution") and cell.cell_type == "code":
             assert cell.source.startswith(
                 "# YOUR CODE HERE\nraise NotImplementedError()"
             )
+        elif grading(cell).get("solution"):
+            assert cell.source == bundle_common.TEXT_STUB
 
 
 @pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=[p.stem for p in CHAPTERS_IPYNB])
@@ -141,7 +199,9 @@ def test_release_shows_what_the_student_bundle_shows(course, snapshot, path):
     released = release(course, path)
     original = nbformat.read(snapshot / path.name, as_version=4)
     student = student_bundle.student_notebook(
-        nbformat.read(snapshot / path.name, as_version=4), path.name
+        nbformat.read(snapshot / path.name, as_version=4),
+        snapshot / path.name,
+        plain=True,
     ).cells
     assert [(c.cell_type, c.source) for c in released.cells] == [
         (c.cell_type, c.source) for c in student
@@ -174,76 +234,170 @@ def tamper(paths):
         nbformat.write(nb, path)
 
 
+def submit(course, assignment, student, kind):
+    if assignment == SYNTHETIC:
+        if kind in synthetic_chapter.ANSWERS:
+            paths = simulate_students.submit(course, assignment, student, "untouched")
+            simulate_students.fill(paths[0], synthetic_chapter.ANSWERS[kind])
+            return
+        if kind == "tampered":
+            tamper(simulate_students.submit(course, assignment, student, "untouched"))
+            return
+    paths = simulate_students.submit(course, assignment, student, kind)
+    if (assignment, student) == (REAL, "bob"):
+        simulate_students.fill(paths[0], WRONG_METHOD)
+
+
 @pytest.fixture(scope="module")
 def scores(course):
     for (assignment, student), kind in SUBMISSIONS.items():
-        if kind == "tampered":
-            tamper(simulate_students.submit(course, assignment, student, "untouched"))
-        else:
-            simulate_students.submit(course, assignment, student, kind)
+        submit(course, assignment, student, kind)
     nbgrader(course, "autograde", "*")
     nbgrader(course, "export")
     with (course / "grades.csv").open(newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def exercises_of(rows, assignment):
-    return [r["exercise"] for r in rows if r["assignment"] == assignment]
+def expected_score(assignment, student, row, first):
+    """What each simulated student should score on one graded cell."""
+    kind = SUBMISSIONS.get((assignment, student), "nothing submitted")
+    full = float(row["max_score"])
+    if row["kind"] == "written":
+        return 0.0  # not graded by hand yet
+    if kind == "full":
+        return full
+    if kind == "wrong-method":  # passes the visible checks, fails the hidden tests
+        return 0.0 if row["kind"] == "hidden" else full
+    if kind == "monkeypatch" and assignment != SYNTHETIC:
+        # the real chapter's answers are its solutions scaled by 1.001 behind rebound
+        # comparisons: every visible check fails; a hidden test of a right method
+        # may pass, except 5.4's, whose method bob got wrong too
+        if row["exercise"] == "ex-05-three-products":  # the right value, wrong method
+            return full if row["kind"] == "check" else 0.0
+        return 0.0 if row["kind"] == "check" else None
+    return 0.0  # untouched, tampered, monkeypatch, nothing submitted
 
 
 def test_autograded_scores(course, scores):
     with (course / "exercises.csv").open(newline="") as fh:
-        exercises = [row for row in csv.DictReader(fh) if row["notebook"] in GRADED]
-    points = {(r["assignment"], r["exercise"]): float(r["points"]) for r in exercises}
-    assert points[("ch03", exercises_of(exercises, "ch03")[0])] == 2.0, "points-2 tag"
-    got = {(r["assignment"], r["student_id"], r["exercise"]): r for r in scores}
-    students = sorted({student for _, student in SUBMISSIONS})
-    totals = dict.fromkeys(students, 0.0)
-    for (assignment, label), max_score in points.items():
-        first = label == exercises_of(exercises, assignment)[0]
-        for student in students:
-            kind = SUBMISSIONS.get((assignment, student), "nothing submitted")
-            expected = {"full": max_score, "wrong": 0.0 if first else max_score}.get(
-                kind, 0.0
-            )
-            row = got[(assignment, student, label)]
+        exercises = [row for row in csv.DictReader(fh)]
+    first = {}
+    for row in exercises:
+        first.setdefault(row["assignment"], row["exercise"])
+    points = {(r["assignment"], r["grade_id"]): float(r["points"]) for r in exercises}
+    assert points[(REAL, first[REAL] + "-check")] == 2.0, "points-2 tag in the .md"
+    assert (REAL, "ex-05-three-products-hidden") in points
+    assert points[(SYNTHETIC, "ex-90-rayleigh-written")] == 2.0
+    got = {(r["assignment"], r["student_id"], r["grade_id"]): r for r in scores}
+    graded = {a for a, _ in SUBMISSIONS}
+    problems = []
+    for (assignment, gid), max_score in points.items():
+        if assignment not in graded:
+            continue
+        for student in STUDENTS:
+            row = got[(assignment, student, gid)]
             assert float(row["max_score"]) == max_score
-            assert float(row["score"]) == expected, (
-                f"{student} ({kind}) on {assignment} {label}: "
-                f"expected {expected}, got {row['score']}"
+            expected = expected_score(
+                assignment, student, row, row["exercise"] == first[assignment]
             )
-            totals[student] += float(row["score"])
-    full = {
-        a: sum(v for (b, _), v in points.items() if b == a) for a in ("ch01", "ch03")
-    }
-    assert totals == {
-        "alice": full["ch01"],
-        "bob": full["ch03"] - 2.0,
-        "carol": 0.0,
-        "dave": 0.0,
-    }
+            if expected is not None and float(row["score"]) != expected:
+                problems.append(
+                    f"{student} ({SUBMISSIONS.get((assignment, student))}) on "
+                    f"{assignment} {gid}: expected {expected}, got {row['score']}"
+                )
+    assert not problems, "\n".join(problems)
+    kinds = {(r["assignment"], r["kind"]) for r in exercises}
+    assert {(SYNTHETIC, "hidden"), (SYNTHETIC, "written")} <= kinds
 
 
 def test_autograde_restores_the_locked_check(course, scores):
     """A student who edits the checks cannot pass them: nbgrader restores them."""
-    (assignment, student), _ = next(
-        item for item in SUBMISSIONS.items() if item[1] == "tampered"
-    )
-    path = next(p for p in CHAPTERS_IPYNB if p.stem.startswith(assignment[2:]))
     autograded = nbformat.read(
-        course / "autograded" / student / assignment / path.name, as_version=4
+        course / "autograded" / "erin" / SYNTHETIC / synthetic_chapter.NAME,
+        as_version=4,
     )
-    master = release(course, path)
-    checks = [c.source for c in master.cells if grading(c).get("grade")]
-    assert checks == [c.source for c in autograded.cells if grading(c).get("grade")]
+    source = nbformat.read(
+        course / "source" / SYNTHETIC / synthetic_chapter.NAME, as_version=4
+    )
+    checks = [c.source for c in source.cells if grading(c).get("locked")]
+    assert checks == [c.source for c in autograded.cells if grading(c).get("locked")]
+    assert any("BEGIN HIDDEN TESTS" in c for c in checks), "hidden tests restored"
     errors = [
         o.get("ename")
         for c in autograded.cells
-        if grading(c).get("grade")
+        if grading(c).get("grade") and c.cell_type == "code"
         for o in c.outputs
         if o.get("output_type") == "error"
     ]
-    assert len(errors) == len(checks), "each restored check fails without an answer"
+    assert len(errors) == 3, "each restored check fails without an answer"
+
+
+def test_monkeypatching_is_undone(course, scores):
+    """The rebound comparisons printed their fake ✓, and the checks still failed."""
+    autograded = nbformat.read(
+        course / "autograded" / "dave" / SYNTHETIC / synthetic_chapter.NAME,
+        as_version=4,
+    )
+    errors = {
+        grading(c)["grade_id"]: o.get("ename")
+        for c in autograded.cells
+        if grading(c).get("grade") and c.cell_type == "code"
+        for o in c.outputs
+        if o.get("output_type") == "error"
+    }
+    assert set(errors) == {
+        "ex-90-rayleigh-check",
+        "ex-90-rayleigh-hidden",
+        "ex-90-double-check",
+    }
+    assert set(errors.values()) == {"AssertionError"}, errors
+
+
+def test_written_answer_in_the_formgrader(course, scores):
+    """A written answer waits for a grade, shows its rubric, counts once graded."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.api import Gradebook
+    from nbgrader.server_extensions.formgrader import handlers
+
+    gid = "ex-90-rayleigh-written"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        grade = gb.find_grade(gid, "90_synthetic", SYNTHETIC, "alice")
+        assert grade.needs_manual_grade and grade.max_score == 2.0
+        untouched = gb.find_grade(gid, "90_synthetic", SYNTHETIC, "carol")
+        assert not untouched.needs_manual_grade and untouched.score == 0.0
+        submission = gb.find_submission_notebook("90_synthetic", SYNTHETIC, "alice")
+        submission_id = submission.id
+        # what the formgrader's score box does (nbgrader's GradeHandler.put)
+        grade.manual_score = 1.5
+        grade.needs_manual_grade = False
+        gb.db.commit()
+    autograded = course / "autograded" / "alice" / SYNTHETIC / synthetic_chapter.NAME
+    exporter = HTMLExporter(
+        template_name="formgrade", extra_template_basedirs=[handlers.template_path]
+    )
+    resources = {
+        "assignment_id": SYNTHETIC,
+        "notebook_id": "90_synthetic",
+        "submission_id": submission_id,
+        "index": 0,
+        "total": 1,
+        "base_url": "",
+        "student": "alice",
+        "last_name": "",
+        "first_name": "",
+        "notebook_path": "x",
+    }
+    html, _ = exporter.from_filename(str(autograded), resources=resources)
+    model = simulate_students.model_answer(synthetic_chapter.WRITTEN_1)
+    answer = html.index(model.split()[2])  # the student's (model) answer
+    rubric = html.index("1 point: a product costs a constant number of gradients")
+    assert answer < rubric, "the rubric follows the answer in the formgrader"
+    assert f'data-id="{gid}"' in html or gid in html
+    nbgrader(course, "export", "--to=manual.csv")
+    with (course / "manual.csv").open(newline="") as fh:
+        rows = {(r["student_id"], r["grade_id"]): r for r in csv.DictReader(fh)}
+    assert float(rows[("alice", gid)]["score"]) == 1.5
+    assert rows[("alice", gid)]["needs_manual_grade"] == "False"
 
 
 def test_simulated_mistake_is_a_real_mistake():

@@ -186,17 +186,47 @@ def test_later_cells_do_not_need_what_a_check_defines(md):
             )
 
 
-@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
-def test_setup_cell_installs_from_the_repository_and_shortens_errors(md):
-    """The hidden first code cell: Colab install, short errors, path-free warnings."""
-    first_code = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
+# Every chapter's hidden first code cell, to the letter (CONTRIBUTING.md, "Set-up").
+SETUP_CELL = """\
+# Set-up, hidden in the book. Where the course's helpers package is missing (Colab,
+# a downloaded notebook), install it from the repository at the course's version.
+# Everywhere, show an error as one line, "ErrorType: message" (the rest of a
+# traceback is PyTorch's internals), warnings without file paths, and figures as
+# SVG that a phone can read and a dark page can show.
+import importlib.util
+import warnings
+
+REPOSITORY = "{url}"
+HELPERS_VERSION = "{version}"
+if importlib.util.find_spec("helpers") is None:
+    print(f"Installing the course's helpers {{HELPERS_VERSION}} from {{REPOSITORY}}")
+    %pip install --quiet "course-helpers @ git+{{REPOSITORY}}@v{{HELPERS_VERSION}}"
+%xmode Minimal
+warnings.formatwarning = lambda message, category, *args, **kwargs: (
+    f"{{category.__name__}}: {{message}}\\n"
+)
+from helpers.figures import use_course_style
+
+use_course_style()"""
+
+
+def setup_cell_source() -> str:
+    """The set-up cell for this repository's address and the helpers' version."""
+    import helpers
+
     url = CONFIG["repository"]["url"]
-    assert f'REPOSITORY = "{url}"' in first_code.source, (
-        f"{md.name}: the first code cell must install the helpers from {url} in Colab"
+    return SETUP_CELL.format(url=url, version=helpers.__version__)
+
+
+@pytest.mark.parametrize("md", CHAPTERS_MD, ids=ids(CHAPTERS_MD))
+def test_setup_cell_is_the_course_set_up_cell(md):
+    """The hidden first code cell: install where missing, short errors, path-free
+    warnings, the figure style; the same text in every chapter."""
+    first_code = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
+    assert first_code.source == setup_cell_source(), (
+        f"{md.name}: the first code cell must be the course's set-up cell "
+        "(tests/test_notebooks.py, SETUP_CELL), to the letter"
     )
-    assert '"course-helpers @ git+{REPOSITORY}"' in first_code.source
-    assert "%xmode Minimal" in first_code.source
-    assert "warnings.formatwarning" in first_code.source
     assert "remove-cell" in first_code.metadata.get("tags", [])
 
 

@@ -1,14 +1,31 @@
 """The student bundle: no solution survives, notebooks are valid, the stub is nbgrader's
 
 Also the shared reading of the chapters (scripts/bundle_common.py) on small notebooks
-built here: splitting a solution into answer and check, points tags, broken gates.
+built here: splitting a solution into answer and check, hidden tests, written
+answers, points tags (read from the .md), broken gates, MyST as plain Markdown.
+
+The zip installs without the repository: its helpers wheel goes into a
+directory put first on ``sys.path`` (the installed torch and the rest are
+reused: a fresh venv would download torch), ``helpers`` is then imported from
+the wheel, every module any student notebook imports is found, and chapters
+STUDENT_RUN (and the synthetic chapter) run with only the answer cells'
+stubs raising (and the checks after them). ``STUDENT_RUN=all`` runs every
+chapter (slow: a kernel per chapter).
+
+The student book is built once (marker ``book``) and checked for what must not
+be published: repository, issue and launch buttons or links, the instructors'
+guide, solutions, and the same in its search index.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import pathlib
+import re
 import shutil
+import subprocess
 import sys
 import zipfile
 
@@ -25,7 +42,11 @@ spec = importlib.util.spec_from_file_location(
 student_bundle = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(student_bundle)
 import bundle_common  # noqa: E402
+import synthetic_chapter  # noqa: E402
 from bundle_leaks import leaks, n_solutions, solution_lines  # noqa: E402
+
+STUDENT_RUN = ["01_autograd_refresher", "03_vhp_hvp_toy"]
+REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +55,9 @@ def snapshot(tmp_path_factory):
     out = tmp_path_factory.mktemp("chapters")
     for path in CHAPTERS_IPYNB:
         shutil.copy(path, out / path.name)
+        if path.with_suffix(".md").exists():
+            shutil.copy(path.with_suffix(".md"), out / path.with_suffix(".md").name)
+    nbformat.write(synthetic_chapter.chapter(), out / synthetic_chapter.NAME)
     return out
 
 
@@ -45,9 +69,10 @@ def bundle(tmp_path_factory, snapshot):
 
 
 @pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=[p.stem for p in CHAPTERS_IPYNB])
-def test_no_solution_survives(bundle, snapshot, path):
+@pytest.mark.parametrize("folder", ["notebooks", "plain"])
+def test_no_solution_survives(bundle, snapshot, path, folder):
     original = nbformat.read(snapshot / path.name, as_version=4)
-    student = nbformat.read(bundle / "notebooks" / path.name, as_version=4)
+    student = nbformat.read(bundle / folder / path.name, as_version=4)
     nbformat.validate(student)
     assert solution_lines(original), f"{path.name} has no solution lines to hide"
     assert leaks(original, student, path.name) == []
@@ -67,13 +92,22 @@ def test_no_solution_survives(bundle, snapshot, path):
             f"{path.name}: expected the check cell after the answer cell, got "
             f"{check.source[:80]!r}"
         )
+        assert check.source.startswith(bundle_common.RESTORE), "integrity line"
         assert check.outputs == [], "the check's output would show the answer"
+    text = json.dumps(cells)
+    for marker in ("BEGIN HIDDEN TESTS", "BEGIN MARK SCHEME", "**Rubric"):
+        assert marker not in text, f"{path.name}: {marker} in the student notebook"
+    if folder == "plain":
+        markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        assert not re.search(r"\{[a-z:-]+\}`|^\s*(:{3,}|`{3,})\{", markdown, re.M), (
+            f"{path.name}: MyST left in the plain notebook"
+        )
 
 
 def test_other_outputs_are_kept(bundle, snapshot):
     for path in CHAPTERS_IPYNB:
         original = nbformat.read(snapshot / path.name, as_version=4)
-        student = nbformat.read(bundle / "notebooks" / path.name, as_version=4)
+        student = nbformat.read(bundle / "plain" / path.name, as_version=4)
         kept = {
             c.get("id"): c.outputs
             for c in student.cells
@@ -93,18 +127,255 @@ def test_bundle_is_a_buildable_book_without_launch_buttons(bundle):
     assert launch["colab_url"] == "" and launch["binderhub_url"] == "", (
         "launch buttons would open the repository's notebooks, with solutions"
     )
+    assert "repository" not in config and not config["html"]["use_repository_button"]
     assert (bundle / "_toc.yml").exists() and (bundle / "book" / "intro.md").exists()
+    assert not (bundle / "book" / "instructors.md").exists()
+    assert "book/instructors" not in (bundle / "_toc.yml").read_text()
     assert not list((bundle / "notebooks").glob("*.md")), (
         "the bundle holds notebooks only"
     )
     intro = (bundle / "book" / "intro.md").read_text()
     assert f"<../{student_bundle.ZIP_NAME}>" in intro
+    assert "instructors" not in intro and "make test" not in intro
+    setup = (bundle / "book" / "setup.md").read_text()
+    assert "clone" not in setup and "make " not in setup
     with zipfile.ZipFile(bundle / student_bundle.ZIP_NAME) as zf:
         names = sorted(zf.namelist())
-        assert names == [f"notebooks/{p.name}" for p in CHAPTERS_IPYNB]
-        for p in CHAPTERS_IPYNB:
-            zipped = zf.read(f"notebooks/{p.name}")
-            assert zipped == (bundle / "notebooks" / p.name).read_bytes()
+        notebooks = [n for n in names if n.startswith("notebooks/")]
+        assert notebooks == sorted(
+            [f"notebooks/{p.name}" for p in CHAPTERS_IPYNB]
+            + [f"notebooks/{synthetic_chapter.NAME}"]
+        )
+        for name in notebooks:
+            plain = bundle / "plain" / name.split("/")[1]
+            assert zf.read(name) == plain.read_bytes()
+        assert {"README.md", "requirements.txt", "requirements-nodeps.txt"} <= set(
+            names
+        )
+        assert [n for n in names if n.endswith(".whl")], "the helpers wheel"
+
+
+@pytest.fixture(scope="module")
+def unzipped(bundle, tmp_path_factory):
+    """The zip extracted, and its wheel installed (no deps) into site/."""
+    out = tmp_path_factory.mktemp("unzipped")
+    with zipfile.ZipFile(bundle / student_bundle.ZIP_NAME) as zf:
+        zf.extractall(out)
+    (wheel,) = out.glob("course_helpers-*.whl")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
+         "--disable-pip-version-check", "--target", str(out / "site"), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return out
+
+
+def student_env(unzipped):
+    """The environment of a student who installed the zip: its helpers first."""
+    path = os.pathsep.join([str(unzipped / "site"), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path.rstrip(os.pathsep)}
+
+
+def test_readme_has_two_commands_and_pins(unzipped):
+    readme = (unzipped / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1).strip()
+    commands = block.splitlines()
+    assert len(commands) == 2, commands
+    (wheel,) = unzipped.glob("course_helpers-*.whl")
+    assert "-r requirements.txt" in commands[0] and wheel.name in commands[0]
+    assert "jupyter lab notebooks" in commands[1]
+    pins = (unzipped / "requirements.txt").read_text()
+    torch = re.search(r"^torch==\S+", (ROOT / "requirements.txt").read_text(), re.M)
+    assert torch.group(0) in pins.splitlines()
+    for tool in ("jupyter-book", "pytest", "playwright"):
+        assert tool not in pins, f"{tool} is not for students"
+    assert "jupyterlab==" in pins
+
+
+def test_helpers_comes_from_the_wheel_and_every_import_resolves(unzipped):
+    modules = set()
+    for path in (unzipped / "notebooks").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for line in cell.source.splitlines():
+                found = re.match(r"\s*(?:import|from)\s+([A-Za-z_][\w]*)", line)
+                if found:
+                    modules.add(found.group(1))
+    script = (
+        "import importlib.util, sys, helpers, helpers.grading\n"
+        "print(helpers.__file__)\n"
+        f"missing = [m for m in {sorted(modules)!r} "
+        "if importlib.util.find_spec(m) is None]\n"
+        "print('missing', missing)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        env=student_env(unzipped), cwd=unzipped, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    where, missing = run.stdout.splitlines()[-2:]
+    assert where.startswith(str(unzipped / "site")), where
+    assert missing == "missing []"
+
+
+def run_student_notebook(path, env):
+    """Execute a student notebook; the (cell index, error name) of each error."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    saved = os.environ.copy()
+    os.environ.update(env)
+    try:
+        NotebookClient(
+            nb,
+            timeout=600,
+            allow_errors=True,
+            resources={"metadata": {"path": path.parent}},
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return nb, [
+        (i, o.ename)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+
+
+def chapters_to_run():
+    chosen = os.environ.get("STUDENT_RUN")
+    stems = [p.stem for p in CHAPTERS_IPYNB]
+    picked = stems if chosen == "all" else [s for s in STUDENT_RUN if s in stems]
+    return picked + [synthetic_chapter.NAME.removesuffix(".ipynb")]
+
+
+@pytest.mark.parametrize("stem", chapters_to_run())
+def test_student_notebook_runs_from_the_zip(unzipped, stem):
+    """Only the answer stubs raise (and the checks that need their answers)."""
+    nb, errors = run_student_notebook(
+        unzipped / "notebooks" / f"{stem}.ipynb", student_env(unzipped)
+    )
+    stubs = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and c.source.startswith("# YOUR CODE HERE")
+    ]
+    assert stubs
+    raised = dict(errors)
+    for i in stubs:
+        assert raised.get(i) == "NotImplementedError", f"{stem}: cell {i}"
+    for i, name in errors:
+        cell = nb.cells[i]
+        expected_to_raise = "raises-exception" in cell.metadata.get("tags", [])
+        after_a_stub = any(
+            j < i and all(nb.cells[k].source.startswith(bundle_common.RESTORE)
+                          or bundle_common.HIDDEN_HEADER in nb.cells[k].source
+                          for k in range(j + 1, i + 1))
+            for j in stubs
+        )  # fmt: skip
+        assert i in stubs or after_a_stub or expected_to_raise, (
+            f"{stem}: cell {i} raised {name} and is not an answer or its check:\n"
+            f"{cell.source[:300]}"
+        )
+
+
+def test_no_check_prints_its_expected_value():
+    """A check cell shows ✓ or an error, never the value it expects."""
+    import jupytext
+
+    problems = []
+    for md in CHAPTERS_IPYNB:
+        md = md.with_suffix(".md")
+        if not md.exists():
+            continue
+        for cell in jupytext.read(md).cells:
+            if cell.cell_type != "code" or bundle_common.END not in cell.source:
+                continue
+            _, check = bundle_common.split_solution(cell.source, md.name)
+            for line in check.splitlines():
+                if re.match(r"\s*(print|display|Markdown)\(", line):
+                    problems.append(f"{md.name}: {line.strip()[:80]}")
+    assert not problems, "check cells that print:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def student_html(bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("student_book")
+    shutil.copytree(bundle, out, dirs_exist_ok=True)
+    result = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(out),
+         "--warningiserror", "--nitpick", "--keep-going", "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, f"student book build failed:\n{log[-4000:]}"
+    assert "WARNING" not in log, log[-4000:]
+    return out / "_build" / "html"
+
+
+@pytest.mark.book
+def test_student_book_builds_without_warnings_or_solutions(student_html):
+    """The student book builds with warnings as errors (one build for this module
+    and tests/test_book.py, which builds the main book), with stubs, no solutions."""
+    chapter = (student_html / "notebooks" / "03_vhp_hvp_toy.html").read_text()
+    assert "NotImplementedError" in chapter
+    assert "BEGIN SOLUTION" not in chapter
+    assert "H_from_products = (2 * torch.ones" not in chapter
+
+
+@pytest.mark.book
+def test_student_book_is_safe_to_publish(student_html, bundle):
+    pages = sorted(student_html.rglob("*.html"))
+    assert any(p.name == "03_vhp_hvp_toy.html" for p in pages)
+    assert not (student_html / "book" / "instructors.html").exists()
+    index = (student_html / "searchindex.js").read_text()
+    problems = []
+    solution_code = []
+    for p in CHAPTERS_IPYNB:
+        nb = nbformat.read(p, as_version=4)
+        public = "\n".join(
+            bundle_common.strip_solution_code(c.source)
+            for c in nb.cells
+            if c.cell_type == "code"
+        )
+        # lines the chapter also shows outside its solutions (code or prose) are
+        # public; test_no_solution_survives proves the notebooks hold no other
+        shown = (bundle / "notebooks" / p.name).read_text()
+        solution_code += [
+            ln
+            for ln in solution_lines(nb)
+            if len(ln) > 25 and ln not in public and json.dumps(ln)[1:-1] not in shown
+        ]
+    for page in pages + [student_html / "searchindex.js"]:
+        text = page.read_text(errors="replace")
+        where = page.relative_to(student_html)
+        for needle in (
+            REPOSITORY,
+            "github.com/second-order-autodiff",
+            "instructors.html",
+            "Instructors",
+            "mybinder",
+            "colab.research.google.com/github",
+        ):
+            if needle in text:
+                problems.append(f"{where}: {needle!r}")
+        for marker in (
+            "BEGIN SOLUTION",
+            "BEGIN HIDDEN",
+            "MARK SCHEME",
+            "**Rubric",
+            "solution-start",
+        ):
+            if marker in text:
+                problems.append(f"{where}: {marker!r}")
+        problems += [f"{where}: solution line {ln!r}" for ln in solution_code
+                     if ln in text]  # fmt: skip
+    assert "Instructors" not in index
+    assert not problems, "\n".join(problems[:40])
 
 
 def test_stub_keeps_indentation_and_refuses_broken_fences():
@@ -176,7 +447,7 @@ def test_student_cells_roles_numbers_and_points():
     assert answer.exercise.points == 2.0
     assert answer.cell.metadata["tags"] == ["keep"], "the points tag is consumed"
     assert answer.cell.outputs == [] and check.cell.outputs == []
-    assert check.cell.source == "check.same(x, 1)"
+    assert check.cell.source == bundle_common.RESTORE + "\ncheck.same(x, 1)"
     assert "Why: because." not in json.dumps([i.cell for i in items])
     default = bundle_common.student_cells(chapter(), "04_x.ipynb")
     assert default[3].exercise.points == bundle_common.DEFAULT_POINTS
@@ -237,3 +508,77 @@ def test_leak_detector_finds_leaks():
     found = leaks(original, leaky, "x")
     assert any("solution line 'x = 1'" in f for f in found)
     assert any("solution prose" in f for f in found)
+
+
+def test_hidden_tests_and_written_answers_in_the_student_view():
+    items = bundle_common.student_cells(synthetic_chapter.chapter(), "90_synthetic")
+    roles = [(i.role, i.exercise.label if i.exercise else None) for i in items]
+    assert roles[3:] == [
+        ("answer", "ex-90-rayleigh"),
+        ("check", "ex-90-rayleigh"),
+        ("hidden", "ex-90-rayleigh"),
+        ("written", "ex-90-rayleigh"),
+        ("rubric", "ex-90-rayleigh"),
+        ("plain", None),
+        ("answer", "ex-90-double"),
+        ("check", "ex-90-double"),
+    ]
+    exercise = items[3].exercise
+    assert exercise.written[0][0] == 2.0 and exercise.hidden_points == 1.0
+    assert exercise.hidden.startswith(bundle_common.BEGIN_HIDDEN)
+    views = {i.role: bundle_common.student_view(i).source for i in items[3:8]}
+    assert "BEGIN HIDDEN" not in views["check"] + views["hidden"]
+    assert views["hidden"] == bundle_common.HIDDEN_HEADER + "\n" + bundle_common.RESTORE
+    assert views["written"] == bundle_common.TEXT_STUB
+    assert views["rubric"] == "*The answer above is graded by hand: 2 points.*"
+
+
+def test_broken_hidden_tests_and_written_answers_are_refused():
+    code = synthetic_chapter.SOLUTION_2 + "\n### BEGIN HIDDEN TESTS\nassert y[0] == 2"
+    with pytest.raises(ValueError, match="expected one"):
+        bundle_common.student_cells(chapter(code=code), "04_x.ipynb")
+    code += "\n### END HIDDEN TESTS\nprint(1)"
+    with pytest.raises(ValueError, match="at the end of the cell"):
+        bundle_common.student_cells(chapter(code=code), "04_x.ipynb")
+    nb = chapter()
+    nb.cells[5].metadata["tags"] = ["written-answer"]  # prose without a rubric
+    with pytest.raises(ValueError, match=r"\*\*Rubric"):
+        bundle_common.student_cells(nb, "04_x.ipynb")
+    nb.cells[5].source = "Because.\n\n**Rubric.** 1 point: because."
+    nb.cells.append(nb.cells.pop(5))  # after solution-end: outside the gate
+    with pytest.raises(ValueError, match="outside a solution gate"):
+        bundle_common.student_cells(nb, "04_x.ipynb")
+
+
+def test_points_come_from_the_md_source(tmp_path):
+    import jupytext
+
+    nb = chapter(tags=["points-2"])
+    nbformat.write(nb, tmp_path / "04_x.ipynb")
+    md = jupytext.reads(jupytext.writes(nb, fmt="md:myst"), fmt="md:myst")
+    md.cells[4].metadata["tags"] = ["points-3", "hidden-points-0.5"]
+    jupytext.write(md, tmp_path / "04_x.md", fmt="md:myst")
+    items = bundle_common.student_cells(nb, tmp_path / "04_x.ipynb")
+    assert items[3].exercise.points == 3.0 and items[3].exercise.hidden_points == 0.5
+
+
+def test_plain_markdown():
+    nb = synthetic_chapter.chapter()
+    nb.cells.insert(
+        2,
+        nbformat.v4.new_markdown_cell(
+            "(sec-x)=\nSee {numref}`fig-90-a`, {cite}`pearlmutter1994`, "
+            "{doc}`../book/notation` and {ref}`the warm-up <ex-90-rayleigh>`.\n\n"
+            ":::{note} A title\n:class: tip\nInside.\n:::"
+        ),
+    )
+    nb.cells[1].metadata["mystnb"] = {"figure": {"name": "fig-90-a"}}
+    items = bundle_common.plain_markdown(
+        bundle_common.student_cells(nb, "90_synthetic.ipynb"), "90_synthetic.ipynb"
+    )
+    text = "\n\n".join(i.cell.source for i in items if i.cell.cell_type == "markdown")
+    assert "See Fig. 90.1, (Pearlmutter 1994), *Notation" in text
+    assert "and the warm-up." in text and "(sec-x)=" not in text
+    assert "> **Note: A title.**\n> Inside." in text
+    assert "### Exercise 90.1\n\n**Warm-up" in text and "exercise-end" not in text
+    assert "(see exercise 90.1)" in text

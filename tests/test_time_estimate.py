@@ -88,7 +88,10 @@ def test_counts_on_a_small_chapter(tmp_path):
     assert got["words"] == 15
     assert got["code"] == 2, "blank lines, remove-cell cells and exercises not counted"
     assert got["kinds"] == {"warm-up": 1, "exercise": 0, "stretch": 1}
-    assert got["exercises"] == 40
+    minutes = time_estimate.MINUTES_PER_EXERCISE
+    assert got["exercises"] == time_estimate.round5(
+        minutes["warm-up"] + minutes["stretch"]
+    )
     assert got["reading"] == time_estimate.round5(15 / 120 + 2 * 0.25) == 5
 
 

@@ -51,3 +51,183 @@
     run();
   }
 })();
+
+// Figures enlarge on a tap or click: a full-screen view of the image, closed by a
+// tap, Escape or its close button.
+(function () {
+  "use strict";
+  const FIGURES = "div.cell_output img, figure img";
+
+  function open(img) {
+    const view = document.createElement("div");
+    view.className = "course-zoom";
+    view.setAttribute("role", "dialog");
+    view.setAttribute("aria-label", "Enlarged figure");
+    const big = document.createElement("img");
+    big.src = img.currentSrc || img.src;
+    big.alt = img.alt;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "✕";
+    close.setAttribute("aria-label", "Close the enlarged figure");
+    view.append(close, big);
+    const shut = () => {
+      view.remove();
+      document.removeEventListener("keydown", onKey);
+      img.focus();
+    };
+    const onKey = (e) => {
+      if (e.key === "Escape") shut();
+    };
+    view.addEventListener("click", shut);
+    document.addEventListener("keydown", onKey);
+    document.body.appendChild(view);
+    close.focus();
+  }
+
+  function run() {
+    document.querySelectorAll(FIGURES).forEach((img) => {
+      if (img.closest("a")) return; // an image that is a link keeps its link
+      img.classList.add("course-zoomable");
+      img.tabIndex = 0;
+      img.title = img.title || "Enlarge (click or tap)";
+      img.addEventListener("click", () => open(img));
+      img.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          open(img);
+        }
+      });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", run);
+  } else {
+    run();
+  }
+})();
+
+// Wide display equations scroll inside their box (course.css); this marks the ones
+// that do, so that CSS draws a shadow at the edge with more to see, and adds a
+// one-line hint under them. Re-checked when MathJax finishes and on resize.
+(function () {
+  "use strict";
+  const BOXES = 'mjx-container[display="true"], div.math, div.output.math';
+
+  function mark() {
+    document.querySelectorAll(BOXES).forEach((box) => {
+      const wide = box.scrollWidth > box.clientWidth + 1;
+      // The innermost box that scrolls gets the hint; its parents need none.
+      const inner = wide && !Array.from(box.querySelectorAll(BOXES)).some(
+        (child) => child.scrollWidth > child.clientWidth + 1);
+      box.classList.toggle("course-scrolls", inner);
+      const next = box.nextElementSibling;
+      const hinted = next && next.classList.contains("course-scroll-hint");
+      if (inner && !hinted) {
+        const hint = document.createElement("span");
+        hint.className = "course-scroll-hint";
+        hint.textContent = "wide equation: scroll sideways ⇢";
+        box.after(hint);
+      } else if (!inner && hinted) {
+        next.remove();
+      }
+    });
+  }
+
+  let pending = 0;
+  function later() {
+    clearTimeout(pending);
+    pending = setTimeout(mark, 150);
+  }
+
+  function run() {
+    if (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise) {
+      window.MathJax.startup.promise.then(mark);
+    } else {
+      mark();
+    }
+    window.addEventListener("resize", later);
+    window.addEventListener("load", later);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", run);
+  } else {
+    run();
+  }
+  window.courseMarkWideMath = mark; // for the browser test
+})();
+
+// Search results: Sphinx builds each result's summary from the page's HTML, where
+// math is still TeX source ("\(\mathbf v_1, \dots\)"). Show it as plain text.
+(function () {
+  "use strict";
+  const SYMBOLS = {
+    dots: "…", ldots: "…", cdots: "⋯", cdot: "·", times: "×", top: "ᵀ",
+    nabla: "∇", partial: "∂", lambda: "λ", mu: "μ", sigma: "σ", theta: "θ",
+    alpha: "α", beta: "β", le: "≤", leq: "≤", ge: "≥", geq: "≥", approx: "≈",
+    in: "∈", to: "→", sum: "∑", infty: "∞", ne: "≠", neq: "≠",
+  };
+
+  function plainMath(tex) {
+    return tex
+      .replace(/\\([A-Za-z]+)/g, (_, name) => (name in SYMBOLS ? SYMBOLS[name] : ""))
+      .replace(/\\[,;:! ]/g, " ")
+      .replace(/[{}]/g, "")
+      .replace(/\s+/g, " ")
+      .trim();
+  }
+
+  function stripTeX(text) {
+    return text
+      .replace(/\\\(([\s\S]*?)\\\)/g, (_, m) => plainMath(m))
+      .replace(/\\\[([\s\S]*?)\\\]/g, (_, m) => plainMath(m))
+      .replace(/\$\$([\s\S]*?)\$\$/g, (_, m) => plainMath(m));
+  }
+
+  function patch() {
+    // searchtools.js declares `const Search` at the top level: a global binding,
+    // but not a property of window.
+    const S = typeof Search === "undefined" ? undefined : Search; // eslint-disable-line no-undef
+    if (!S || S.courseStripsTeX || typeof S.htmlToText !== "function") return;
+    const original = S.htmlToText.bind(S);
+    S.htmlToText = (html, anchor) => stripTeX(original(html, anchor));
+    S.courseStripsTeX = true;
+  }
+
+  window.courseStripTeX = stripTeX; // for the browser test
+  patch();
+  document.addEventListener("DOMContentLoaded", patch);
+})();
+
+// Printing (and scripts/pdf.py): every dropdown and hidden cell prints open.
+window.addEventListener("beforeprint", () => {
+  document.querySelectorAll("details").forEach((d) => d.setAttribute("open", ""));
+});
+
+// A method name in a table's first column (`hessian_jacrev_chunk16`) may break
+// only after an underscore on a narrow screen, not in the middle of a word.
+(function () {
+  "use strict";
+  function run() {
+    document.querySelectorAll("div.cell_output table td:first-child code").forEach((code) => {
+      for (const span of Array.from(code.querySelectorAll("span.pre")).concat(
+          code.querySelector("span.pre") ? [] : [code])) {
+        const text = span.textContent;
+        if (!text.includes("_") || span.querySelector("wbr")) continue;
+        span.textContent = "";
+        text.split("_").forEach((part, i, parts) => {
+          span.append(part + (i < parts.length - 1 ? "_" : ""));
+          if (i < parts.length - 1) span.append(document.createElement("wbr"));
+        });
+      }
+      code.classList.add("course-breaks-at-underscores");
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", run);
+  } else {
+    run();
+  }
+})();
