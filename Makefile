@@ -36,7 +36,7 @@ book: $(STAMP)  ## Build the HTML book into _build/html (warnings are errors)
 test execute: export OMP_NUM_THREADS ?= 1
 
 test: $(STAMP)  ## Run every test: helpers, notebooks under nbval, pairing, student bundle, book build
-	$(PY) -m pytest -n 2 --dist loadscope
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 lab: $(STAMP)  ## Open JupyterLab on the notebooks
 	$(PY) -m jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -57,7 +57,7 @@ student: $(STAMP)  ## Write the student zip (notebooks, helpers wheel, README) a
 nbgrader: $(STAMP)  ## Write an nbgrader course directory (source/chNN; keeps your nbgrader_config.py) to _build/nbgrader
 	$(PY) scripts/nbgrader_bundle.py $(BUILD)/nbgrader
 
-bench: $(STAMP)  ## Time every method side by side; CSV and figures in _build/bench (about 10 min)
+bench: $(STAMP)  ## Time every method side by side, interleaved; CSV and figures in _build/bench (about 11 min)
 	$(PY) -m helpers.bench --out $(BUILD)/bench
 
 .PHONY: bench-closed-form

@@ -180,25 +180,31 @@ def browser():
     yield _SHARED["browser"]
 
 
-def build_book(out: pathlib.Path) -> pathlib.Path:
-    """Build the book into out; return its html folder.
+BOOK_FLAGS = ["--warningiserror", "--nitpick", "--keep-going", "--quiet"]
 
-    Warnings do not stop this build (tests/test_book.py fails on them): the
-    browser checks judge what the pages show.
+
+def build_book(out: pathlib.Path) -> tuple[pathlib.Path, str]:
+    """Build the book into out as `make book` does; return its html folder and log.
+
+    Warnings are errors (the Makefile's flags), but ``--keep-going`` writes every
+    page all the same: tests/test_browser.py fails on a warning in the log in one
+    test and judges what the pages show in the others, from this one build.
     """
     jb = pathlib.Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(out), "--quiet"],
+        [str(jb), "build", str(ROOT), "--path-output", str(out), *BOOK_FLAGS],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=600,
     )
     html = out / "_build" / "html"
-    if result.returncode != 0 or not (html / "index.html").is_file():
-        log = result.stdout + result.stderr
+    log = result.stdout + result.stderr
+    if not (html / "index.html").is_file():
         raise RuntimeError(f"book build failed:\n{log[-4000:]}")
-    return html
+    if result.returncode != 0:
+        log += f"\n(jupyter-book exited with {result.returncode})"
+    return html, log
 
 
 def wait_for_math(page, timeout_ms: int = 20000) -> None:

@@ -1,19 +1,21 @@
 """Screenshots of the book as readers meet it: desktop and phone, light and dark.
 
     python scripts/screenshots.py [--chapter 12_which_method_when ...] [--no-lab]
-                                  [--out _build/screenshots]
+                                  [--out _build/screenshots] [--html _build/html]
 
 Run by ``make screenshots`` (``make screenshots CHAPTER=12_which_method_when`` for
-one chapter). Builds the book into a temporary folder, serves it on 127.0.0.1 and
-photographs it with Debian's Chromium (Playwright, no download; MathJax from a local
-package), then opens the first chapter in JupyterLab. Without --chapter it covers
-the landing page and every chapter. For each page, in each of
+one chapter). Builds the book into a temporary folder (or takes a built one:
+--html), serves it on 127.0.0.1 and photographs it with Debian's Chromium
+(Playwright, no download; MathJax from a local package), then opens the first
+chapter in JupyterLab. Without --chapter it covers the landing, set-up, notation,
+instructors' and bibliography pages and every chapter. For each page, in each of
 
     desktop-light, desktop-dark   1400 x 900
     phone-light,  phone-dark      390 x 844 at device pixel ratio 2
 
-it writes ``<page>-<mode>.png`` (the top of the page), ``-figure.png`` (the first
-figure, scrolled into view), ``-table.png`` (the first table in an output), and
+it writes ``<page>-<mode>.png`` (the top of the page), ``-figure.png``,
+``-figure-2.png``, ... (each figure, scrolled into view), ``-table.png`` (the
+first table in an output), and
 on the desktop in light mode ``-solution.png`` (the first solution, opened) and
 ``-error.png`` (the first cell that raises); on the phone in light mode
 ``-nav.png`` (the chapter list, opened). ``lab-<chapter>.png`` is JupyterLab.
@@ -30,6 +32,8 @@ import tempfile
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import browser_kit as bk  # noqa: E402
 
+# The pages outside the chapters, photographed when no --chapter is given.
+BOOK_PAGES = ("intro", "setup", "notation", "instructors", "bibliography")
 MODES = {
     "desktop-light": ({"viewport": {"width": 1400, "height": 900}}, "light"),
     "desktop-dark": ({"viewport": {"width": 1400, "height": 900}}, "dark"),
@@ -59,10 +63,13 @@ def shoot_page(browser, base, path, stem, out):
         name = out / f"{stem}-{mode}"
         page.screenshot(path=f"{name}.png")
         written.append(f"{name}.png")
-        figure = page.locator("article div.cell_output img, article figure img")
-        if scroll_to(page, figure):
-            page.screenshot(path=f"{name}-figure.png")
-            written.append(f"{name}-figure.png")
+        # Every figure, each scrolled into view: -figure.png, -figure-2.png, ...
+        figures = page.locator("article div.cell_output img, article figure img")
+        for i in range(figures.count()):
+            if scroll_to(page, figures.nth(i)):
+                suffix = "" if i == 0 else f"-{i + 1}"
+                page.screenshot(path=f"{name}-figure{suffix}.png")
+                written.append(f"{name}-figure{suffix}.png")
         if scroll_to(page, page.locator("article div.cell_output table")):
             page.screenshot(path=f"{name}-table.png")
             written.append(f"{name}-table.png")
@@ -114,6 +121,12 @@ def main(argv=None):
     )
     parser.add_argument("--no-lab", action="store_true", help="skip JupyterLab")
     parser.add_argument(
+        "--html",
+        type=pathlib.Path,
+        help="photograph this built book (its _build/html folder) instead of "
+        "building one",
+    )
+    parser.add_argument(
         "--out", type=pathlib.Path, default=bk.ROOT / "_build/screenshots"
     )
     args = parser.parse_args(argv)
@@ -126,10 +139,10 @@ def main(argv=None):
     ]
     targets = [(f"notebooks/{c}.html", f"book-{c}") for c in chapters]
     if not args.chapter:
-        targets.insert(0, ("book/intro.html", "book-intro"))
+        targets[:0] = [(f"book/{p}.html", f"book-{p}") for p in BOOK_PAGES]
     written, lab, problems = [], [], []
     with tempfile.TemporaryDirectory(prefix="course-book-") as tmp:
-        html = bk.build_book(pathlib.Path(tmp))
+        html = args.html or bk.build_book(pathlib.Path(tmp))[0]
         with bk.serve(html) as base, bk.browser() as browser:
             for path, stem in targets:
                 if (html / path).is_file():

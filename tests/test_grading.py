@@ -46,6 +46,9 @@ def test_no_explicit_hessian_and_call_counter():
         with pytest.raises(AssertionError):
             names["jacrev"](lambda x: x)(torch.ones(2))
     assert names["jacrev"] is jacrev and torch.func.jacrev is jacrev
+    with grading.no_explicit_hessian("E", asks_for="a Hessian worked out by hand"):
+        with pytest.raises(grading.ExplicitHessianError, match="worked out by hand"):
+            torch.autograd.functional.hessian(lambda x: (x**3).sum(), torch.ones(2))
     counted = grading.CallCounter(lambda x, v: v, batch_arg=1)
     counted(None, torch.ones(3, 5))
     counted(None, torch.ones(5))

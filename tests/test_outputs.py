@@ -144,6 +144,34 @@ def long_output_lines(nb, name):
     return problems
 
 
+# Fonts whose characters are not the Unicode ones they draw: matplotlib's mathtext
+# writes TeX's cmsy10 prime as "0" and STIX's non-Unicode glyphs in the private use
+# area; an SVG keeps them as text (svg.fonttype "none"), so a browser shows a "0"
+# or a blank box. helpers.figures.course_rc sets Unicode math fonts.
+NON_UNICODE_FONT = re.compile(
+    r"font-family:\s*'?(cm[a-z]+10|STIXNonUnicode|STIXSize\w*)"
+)
+PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+
+def figure_glyphs(nb, name):
+    """SVG figures draw their text with Unicode characters a browser can show."""
+    problems = []
+    for label, cell in code_cells(nb):
+        for output in cell.get("outputs", []):
+            svg = output.get("data", {}).get("image/svg+xml", "")
+            svg = "".join(svg) if isinstance(svg, list) else svg
+            fonts = sorted(set(NON_UNICODE_FONT.findall(svg)))
+            private = PRIVATE_USE.findall(svg)
+            if fonts or private:
+                problems.append(
+                    f"{name}, {label}: figure text in {fonts or 'no odd font'} with "
+                    f"{len(private)} private-use character(s); expected Unicode text "
+                    "(use helpers.figures.use_course_style())"
+                )
+    return problems
+
+
 def read(path):
     return nbformat.read(path, as_version=4)
 
@@ -174,6 +202,12 @@ def test_figures_have_alt_text(path):
 @pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=ids)
 def test_output_lines_fit(path):
     problems = long_output_lines(read(path), path.name)
+    assert not problems, "\n".join(problems[:40])
+
+
+@pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=ids)
+def test_figure_text_is_unicode(path):
+    problems = figure_glyphs(read(path), path.name)
     assert not problems, "\n".join(problems[:40])
 
 
@@ -267,3 +301,23 @@ def test_a_long_output_line_is_found():
     nb = notebook({"output_type": "stream", "name": "stdout", "text": line + "\n"})
     (problem,) = long_output_lines(nb, "n")
     assert f"a {len(line)}-character line" in problem, problem
+
+
+def test_a_figure_in_a_tex_font_is_found():
+    svg = (
+        "<svg><text style=\"font: 12px 'DejaVu Sans'\">f</text>"
+        "<text style=\"font-family: 'cmsy10'\">0</text></svg>"
+    )
+    found = figure_glyphs(
+        notebook({"output_type": "display_data", "metadata": {},
+                  "data": {"image/svg+xml": svg}}), "ch.ipynb")  # fmt: skip
+    assert found and "cmsy10" in found[0]
+    blank = "<svg><text style=\"font-family: 'DejaVu Sans'\">\ue15f</text></svg>"
+    found = figure_glyphs(
+        notebook({"output_type": "display_data", "metadata": {},
+                  "data": {"image/svg+xml": blank}}), "ch.ipynb")  # fmt: skip
+    assert found and "1 private-use" in found[0]
+    fine = "<svg><text style=\"font-family: 'DejaVu Sans'\">ℒ ′</text></svg>"
+    assert not figure_glyphs(
+        notebook({"output_type": "display_data", "metadata": {},
+                  "data": {"image/svg+xml": fine}}), "ch.ipynb")  # fmt: skip

@@ -33,7 +33,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import CHAPTERS_IPYNB, ROOT
+from conftest import CHAPTERS_IPYNB, ROOT, browser_kit
 
 sys.path.insert(0, str(ROOT / "scripts"))
 spec = importlib.util.spec_from_file_location(
@@ -308,7 +308,7 @@ def student_html(bundle, tmp_path_factory):
     shutil.copytree(bundle, out, dirs_exist_ok=True)
     result = subprocess.run(
         [str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(out),
-         "--warningiserror", "--nitpick", "--keep-going", "--quiet"],
+         *browser_kit().BOOK_FLAGS],
         capture_output=True, text=True, cwd=ROOT, timeout=900,
     )  # fmt: skip
     log = result.stdout + result.stderr
@@ -319,8 +319,8 @@ def student_html(bundle, tmp_path_factory):
 
 @pytest.mark.book
 def test_student_book_builds_without_warnings_or_solutions(student_html):
-    """The student book builds with warnings as errors (one build for this module
-    and tests/test_book.py, which builds the main book), with stubs, no solutions."""
+    """The student book builds with warnings as errors (one build for this module;
+    tests/test_browser.py builds the main book), with stubs, no solutions."""
     chapter = (student_html / "notebooks" / "03_vhp_hvp_toy.html").read_text()
     assert "NotImplementedError" in chapter
     assert "BEGIN SOLUTION" not in chapter
@@ -582,3 +582,161 @@ def test_plain_markdown():
     assert "> **Note: A title.**\n> Inside." in text
     assert "### Exercise 90.1\n\n**Warm-up" in text and "exercise-end" not in text
     assert "(see exercise 90.1)" in text
+
+
+def _bound_at_top(tree) -> set[str]:
+    """Names a cell binds in the notebook's namespace (not inside its functions)."""
+    import ast
+
+    names: set[str] = set()
+
+    def targets(node):
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                names.add(sub.id)
+
+    def visit(stmts):
+        for st in stmts:
+            if isinstance(st, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(st.name)
+            elif isinstance(st, ast.Import | ast.ImportFrom):
+                names.update((a.asname or a.name).split(".")[0] for a in st.names)
+            elif isinstance(st, ast.Assign):
+                for t in st.targets:
+                    targets(t)
+            elif isinstance(st, ast.AnnAssign | ast.AugAssign):
+                targets(st.target)
+            elif isinstance(st, ast.For | ast.AsyncFor):
+                targets(st.target)
+                visit(st.body + st.orelse)
+            elif isinstance(st, ast.With | ast.AsyncWith):
+                for item in st.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+                visit(st.body)
+            elif isinstance(st, ast.If | ast.While):
+                visit(st.body + st.orelse)
+            elif isinstance(st, ast.Try):
+                visit(st.body + st.orelse + st.finalbody)
+                for handler in st.handlers:
+                    visit(handler.body)
+            for sub in ast.walk(st):
+                if isinstance(sub, ast.NamedExpr):
+                    targets(sub.target)
+
+    visit(tree.body)
+    return names
+
+
+def _loaded(tree) -> set[str]:
+    import ast
+
+    return {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+
+
+def names_a_student_lacks(md_text: str, name: str) -> list[str]:
+    """Names that a check or a later chapter cell reads but only a solution binds.
+
+    A student's notebook has the stub instead of the solution, so such a cell
+    fails with a NameError even for a right answer, unless the exercise's
+    statement asks for that name (the student then writes it).
+    """
+    import ast
+
+    import jupytext
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    def parse(source: str):
+        return ast.parse(TransformerManager().transform_cell(source))
+
+    problems: list[str] = []
+    chapter_names: set[str] = set(dir(__builtins__)) | {"__file__", "get_ipython"}
+    solution_only: dict[str, str] = {}  # name -> label of the exercise binding it
+    statement, label = "", "?"
+    for cell in jupytext.reads(md_text, fmt="md:myst").cells:
+        if cell.cell_type == "markdown":
+            if bundle_common.EXERCISE_START.search(cell.source):
+                found = bundle_common.EXERCISE_LABEL.search(cell.source)
+                label, statement = (found.group(1) if found else "?"), ""
+            statement += "\n" + cell.source
+            continue
+        if bundle_common.END not in cell.source:
+            tree = parse(cell.source)
+            for used in sorted(_loaded(tree) & set(solution_only)):
+                problems.append(
+                    f"{name}: a chapter cell reads {used!r}, bound only by the "
+                    f"solution of {solution_only[used]}: "
+                    f"{cell.source.strip().splitlines()[0][:60]}"
+                )
+            chapter_names |= _bound_at_top(tree)
+            continue
+        answer, check = bundle_common.split_solution(cell.source, name)
+        visible, _ = bundle_common.split_hidden(check, name)
+        bound = _bound_at_top(parse(bundle_common.solution_body(answer)))
+        visible_tree = parse(visible)
+        asked = {w for w in bound if re.search(rf"\b{re.escape(w)}\b", statement)}
+        lacking = (_loaded(visible_tree) - _bound_at_top(visible_tree)) & (
+            bound - chapter_names - asked
+        )
+        for used in sorted(lacking):
+            problems.append(
+                f"{name}, {label}: the check reads {used!r}, which only the solution "
+                "binds and the statement does not ask for"
+            )
+        for w in bound - chapter_names - asked:
+            solution_only.setdefault(w, label)
+        chapter_names |= asked | _bound_at_top(visible_tree)
+    return problems
+
+
+@pytest.mark.parametrize("path", CHAPTERS_IPYNB, ids=[p.stem for p in CHAPTERS_IPYNB])
+def test_checks_read_only_what_a_student_writes(path):
+    md = path.with_suffix(".md")
+    problems = names_a_student_lacks(md.read_text(), md.name)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_check_reading_a_solution_only_name_is_found():
+    chapter = """---
+jupyter:
+  kernelspec: {name: python3, display_name: Python 3}
+---
+
+::::{exercise-start}
+:label: ex-90-a
+::::
+
+Store the answer in `answer`.
+
+::::{exercise-end}
+::::
+
+::::{solution-start} ex-90-a
+::::
+
+```{code-cell} ipython3
+### BEGIN SOLUTION
+helper_value = 2
+answer = helper_value + 1
+### END SOLUTION
+assert answer == helper_value + 1
+```
+
+::::{solution-end}
+::::
+
+```{code-cell} ipython3
+print(helper_value)
+```
+"""
+    found = names_a_student_lacks(chapter, "ch.md")
+    assert len(found) == 2, found
+    assert "the check reads 'helper_value'" in found[0]
+    assert "a chapter cell reads 'helper_value'" in found[1]
+    fixed = chapter.replace("assert answer == helper_value + 1", "assert answer == 3")
+    fixed = fixed.replace("print(helper_value)", "print(answer)")
+    assert names_a_student_lacks(fixed, "ch.md") == []

@@ -25,6 +25,7 @@ import yaml
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from pybtex.plugin import register_plugin
+from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
 from pybtex.style.labels import BaseLabelStyle
 
@@ -196,11 +197,9 @@ def mathjax_only_with_math(app, pagename, templatename, context, doctree):
 
 
 def last_name(person) -> str:
-    return (
-        " ".join(person.prelast_names + person.last_names)
-        .replace("{", "")
-        .replace("}", "")
-    )
+    # LaTeX accents become characters: Mor{\'e} is "Moré", not "Mor\'e".
+    name = " ".join(person.prelast_names + person.last_names)
+    return Text.from_latex(name).render_as("text")
 
 
 class AuthorYearLabels(BaseLabelStyle):

@@ -206,25 +206,72 @@ window.addEventListener("beforeprint", () => {
   document.querySelectorAll("details").forEach((d) => d.setAttribute("open", ""));
 });
 
-// A method name in a table's first column (`hessian_jacrev_chunk16`) may break
-// only after an underscore on a narrow screen, not in the middle of a word.
+// Inline code in a table cell (`hessian_jacrev_chunk16`, `retain_graph=True`) may
+// break only after an underscore, "=", "." or "/" on a narrow screen, not in the
+// middle of a word ("retain_graph=T" / "rue").
 (function () {
   "use strict";
+  const BREAK_AFTER = /([_=./])/;
   function run() {
-    document.querySelectorAll("div.cell_output table td:first-child code").forEach((code) => {
+    document.querySelectorAll("article table code").forEach((code) => {
       for (const span of Array.from(code.querySelectorAll("span.pre")).concat(
           code.querySelector("span.pre") ? [] : [code])) {
         const text = span.textContent;
-        if (!text.includes("_") || span.querySelector("wbr")) continue;
+        if (!BREAK_AFTER.test(text) || span.querySelector("wbr")) continue;
         span.textContent = "";
-        text.split("_").forEach((part, i, parts) => {
-          span.append(part + (i < parts.length - 1 ? "_" : ""));
-          if (i < parts.length - 1) span.append(document.createElement("wbr"));
+        const parts = text.split(BREAK_AFTER); // ["retain", "_", "graph", "=", "True"]
+        parts.forEach((part, i) => {
+          if (!part) return;
+          span.append(part);
+          if (i % 2 === 1 && parts[i - 1] && parts[i + 1]) {
+            span.append(document.createElement("wbr"));
+          }
         });
       }
       code.classList.add("course-breaks-at-underscores");
     });
   }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", run);
+  } else {
+    run();
+  }
+})();
+
+// A table wider than the column scrolls inside its box (course.css); on a phone its
+// right-hand columns are simply cut at the screen's edge. Like a wide equation, it
+// gets a one-line hint under it. Re-checked on resize.
+(function () {
+  "use strict";
+  const BOXES = "article .pst-scrollable-table-container";
+
+  function mark() {
+    document.querySelectorAll(BOXES).forEach((box) => {
+      const wide = box.scrollWidth > box.clientWidth + 1;
+      box.classList.toggle("course-scrolls-x", wide);
+      const next = box.nextElementSibling;
+      const hinted = next && next.classList.contains("course-scroll-hint");
+      if (wide && !hinted) {
+        const hint = document.createElement("span");
+        hint.className = "course-scroll-hint";
+        hint.textContent = "wide table: scroll sideways ⇢";
+        box.after(hint);
+      } else if (!wide && hinted) {
+        next.remove();
+      }
+    });
+  }
+
+  let pending = 0;
+  function run() {
+    mark();
+    window.addEventListener("resize", () => {
+      clearTimeout(pending);
+      pending = setTimeout(mark, 150);
+    });
+    window.addEventListener("load", mark);
+  }
+
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", run);
   } else {

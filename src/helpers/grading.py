@@ -137,6 +137,7 @@ def no_explicit_hessian(
     what: str = "this exercise",
     jacobians: bool = False,
     namespace: dict[str, Any] | None = None,
+    asks_for: str = "Hessian-vector products",
 ) -> Iterator[None]:
     """Inside the block, ``torch.func.hessian`` and
     ``torch.autograd.functional.hessian`` raise :class:`ExplicitHessianError`;
@@ -144,7 +145,8 @@ def no_explicit_hessian(
     and ``torch.autograd.functional.jacobian``, through which a Hessian can be
     assembled too. ``namespace`` (a notebook's ``globals()``): names bound
     there to those functions (``from torch.func import jacrev``) are disabled
-    too."""
+    too. ``asks_for`` names, in the error, what the exercise asks for instead
+    (``"a Hessian assembled by hand"``, ``"Jacobian-vector products"``)."""
     import torch
     import torch.autograd.functional as taf
     import torch.func
@@ -153,7 +155,7 @@ def no_explicit_hessian(
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise ExplicitHessianError(
-            f"{what} asks for Hessian-vector products, not {banned} (a hidden "
+            f"{what} asks for {asks_for}, not {banned} (a hidden "
             "test ran the answer with those functions disabled)."
         )
 
