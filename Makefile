@@ -69,8 +69,8 @@ environment.yml: requirements.txt scripts/write_environment.py  ## Regenerate en
 
 .PHONY: lint linkcheck
 lint: $(STAMP)  ## Lint (ruff) the code and the chapters; check the Python files' format
-	$(PY) -m ruff check src tests scripts notebooks
-	$(PY) -m ruff format --check src tests scripts
+	$(PY) -m ruff check src tests scripts notebooks conftest.py
+	$(PY) -m ruff format --check src tests scripts conftest.py
 
 linkcheck: $(STAMP)  ## Check every external link of the book (needs the network)
 	$(VENV)/bin/jupyter-book build . --builder linkcheck

@@ -58,30 +58,3 @@ def check_jsonschema(schema: str, *paths: pathlib.Path | str) -> tuple[int, dict
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     return result.returncode, json.loads(result.stdout)
-
-
-# The longest test modules (each a book build, a browser session or real nbgrader
-# runs; minutes), then the chapters under nbval, are started first, and the many
-# short tests fill in at the end. `make test` runs `pytest -n 2 --dist loadscope
-# --no-loadscope-reorder`, which hands whole modules (and notebooks) to the two
-# workers in this order; in the alphabet's order one worker was left running the
-# browser tests for minutes after the other had finished.
-LONGEST_FIRST = (
-    "tests/test_browser.py",
-    "tests/test_nbgrader.py",
-    "tests/test_student.py",
-    "notebooks/",
-)
-
-
-def pytest_collection_modifyitems(session, config, items) -> None:
-    """Move the longest modules to the front; the rest keep their order."""
-
-    def rank(item) -> int:
-        path = item.nodeid.split("::")[0]
-        for i, prefix in enumerate(LONGEST_FIRST):
-            if path.startswith(prefix):
-                return i
-        return len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: each module's tests stay together and in order

@@ -30,8 +30,17 @@ The faults (``FAULTS``):
 
 - ``"scale"``: every derivative entry times 1.001;
 - ``"skew"``: entry ``k`` (flat index in each tensor) times
-  ``1 + 1e-3 (k mod 7 - 3) / 3``, and every entry that is exactly zero gets
-  ``1e-3 (1 + k mod 5)`` added, so exact zeros, symmetries and ratios break.
+  ``1 + 1e-3 (1 + 3 u_k)`` with ``u_k = frac(k (sqrt 5 - 1) / 2)``, a factor
+  between 1.001 and 1.004 that is 1.001 for a single number (as under
+  ``scale``) and different for any two entries of a tensor, so that ratios,
+  symmetries and normalised directions break while every entry moves at least
+  as much as under ``scale``; every entry that is exactly zero gets
+  ``1e-3 (1 + k mod 5)`` added, so exact zeros break too.
+
+``make test`` runs each chapter once under ``skew`` (``CHAPTER_FAULTS``); its
+clean run is nbval's own run of the chapter, recorded (see
+:func:`nbval_record_env` and ``tests/conftest.py``).  The harness test
+(``tests/test_faults_harness.py``) runs both faults on a small chapter.
 
 Each check's record gets the index of the code cell that made it.  The result
 of a run is a :class:`Run`: the records, the cells that raised, the tags of
@@ -56,7 +65,8 @@ import nbformat
 from nbclient import NotebookClient
 
 FAULTS = ("scale", "skew")
-VALUE_RUNS: dict[str, Run] = {}  # chapter stem -> its scale run, shared by the tests
+CHAPTER_FAULTS = ("skew",)  # what make test runs each chapter under
+CLEAN_RUNS: dict[str, Run] = {}  # chapter stem -> its clean run, shared by the tests
 RUNS = ("none", *FAULTS)
 
 _FAULT_SOURCE = r"""
@@ -81,6 +91,16 @@ def _install_fault(kind):
         name = sys._getframe(depth).f_globals.get("__name__", "")
         return not (name == "torch" or name.startswith("torch."))
 
+    patterns = {{}}  # (shape, dtype, device) -> (factor, offset), made once each
+
+    def skew_pattern(t):
+        key = (tuple(t.shape), t.dtype, t.device)
+        if key not in patterns:
+            k = torch.arange(t.numel(), device=t.device).reshape(t.shape)
+            u = torch.remainder(k.double() * 0.6180339887498949, 1.0).to(t.dtype)
+            patterns[key] = (1 + 1e-3 * (1 + 3 * u), 1e-3 * (1 + (k % 5)).to(t.dtype))
+        return patterns[key]
+
     def bad(t):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             return t
@@ -88,10 +108,8 @@ def _install_fault(kind):
             return t * 1.001
         if t._is_zerotensor():
             t = torch.zeros(t.shape, dtype=t.dtype, device=t.device)
-        k = torch.arange(t.numel(), device=t.device).reshape(t.shape)
-        skew = 1 + 1e-3 * ((k % 7).to(t.dtype) - 3) / 3
-        offset = 1e-3 * (1 + (k % 5)).to(t.dtype)
-        return torch.where(t == 0, t + offset, t * skew)
+        factor, offset = skew_pattern(t)
+        return torch.where(t == 0, t + offset, t * factor)
 
     def bad_tree(tree):
         return tree_map(bad, tree)
@@ -299,6 +317,7 @@ class Run:
     values_dir: str | None = None
     wall_seconds: float = 0.0  # in this run, on this machine: for the report only
     cpu_seconds: float = 0.0  # the kernel's CPU time (user + system)
+    by: str = "tests/faults.py"  # or "nbval" (its recorded run of the chapter)
 
     def raises_ok(self, cell: int) -> bool:
         return "raises-exception" in self.tags.get(cell, [])
@@ -443,6 +462,10 @@ class Verdict:
 def judge(runs: dict[str, Run]) -> Verdict:
     """Apply the three rules of issue 11 to the fault runs (and a clean run, if any).
 
+    A check that a fault stops before it runs, because an assertion earlier in
+    its own cell (the chapter's own test of autograd) failed under that fault
+    and not in the clean run, counts as failing under that fault.
+
     Without a clean run (``"none"``), rule 1 is left to nbval, which re-runs the
     same chapter strictly in the same ``make test``; rule 3 then compares the
     expected sides of the two fault runs, which differ whenever the expected
@@ -463,9 +486,7 @@ def judge(runs: dict[str, Run]) -> Verdict:
                 )
     for f in faulted:
         for i, err in runs[f].errors.items():
-            if (clean is None and not base.raises_ok(i)) or (
-                clean is not None and i not in clean.errors
-            ):
+            if not base.raises_ok(i) and (clean is None or i not in clean.errors):
                 notes.append(f"{ch}: under fault {f!r}, code cell {i} raised: {err}")
     checks: dict[tuple[str, int], dict] = {}
     for recs in [keyed(clean.records)] if clean else list(faulted.values()):
@@ -489,7 +510,18 @@ def judge(runs: dict[str, Run]) -> Verdict:
         for f, recs in faulted.items():
             other = recs.get(key)
             if other is None:
-                outcome.append(f"{f}: not reached")
+                stopped = runs[f].errors.get(cell, "")
+                if (
+                    stopped.startswith("AssertionError")
+                    and not base.raises_ok(cell)
+                    and (clean is None or cell not in clean.errors)
+                ):
+                    # the cell's own test of autograd saw the fault first
+                    observed += 1
+                    passed_all = False
+                    outcome.append(f"{f}: FAILS (its cell stopped at: {stopped[:80]})")
+                else:
+                    outcome.append(f"{f}: not reached")
                 continue
             observed += 1
             passed_all &= other["passed"]
@@ -542,7 +574,9 @@ def judge(runs: dict[str, Run]) -> Verdict:
         if extra:
             notes.append(f"{ch}: checks only seen under a fault: {extra}")
     timing = "; ".join(
-        f"{f}: {r.wall_seconds:.0f} s wall, {r.cpu_seconds:.0f} s kernel CPU"
+        f"{f}: recorded by nbval"
+        if r.by == "nbval"
+        else f"{f}: {r.wall_seconds:.0f} s wall, {r.cpu_seconds:.0f} s kernel CPU"
         for f, r in runs.items()
     )
     return Verdict(ch, problems, notes, table, f"runs in this session: {timing}")
@@ -572,36 +606,112 @@ def shared_dir(tmp_path_factory) -> pathlib.Path:
     return path
 
 
-def value_run(md: pathlib.Path, tmp_path_factory) -> Run:
-    """The chapter's ``scale`` run with every check's arguments kept.
+def nbval_paths(stem: str, where: pathlib.Path) -> dict[str, pathlib.Path]:
+    """Where nbval's recorded run of chapter ``stem`` is kept."""
+    return {
+        "record": where / f"{stem}.nbval.jsonl",
+        "values": where / f"{stem}.nbval.values",
+        "cells": where / f"{stem}.nbval.cells.jsonl",
+    }
 
-    Executed once per test session, whichever test or xdist worker asks first
-    (a file lock makes the others wait and read it): the fault-injection test
-    and the exercise-message test share it.  The expected sides it keeps are
-    the clean ones (rule 3 holds them independent of autograd, or the check
-    declares otherwise).
+
+def nbval_record_env(stem: str, where: pathlib.Path) -> dict[str, str]:
+    """The environment under which nbval's kernel for chapter ``stem`` records
+    every check (and keeps its values) while a failing check still raises.
+
+    ``tests/conftest.py`` sets it just before nbval starts the chapter's kernel
+    and restores it just after, so no other kernel records.
     """
-    if md.stem in VALUE_RUNS:
-        return VALUE_RUNS[md.stem]
+    paths = nbval_paths(stem, where)
+    for key in ("record", "cells"):
+        paths[key].unlink(missing_ok=True)
+    if paths["values"].exists():
+        for old in paths["values"].iterdir():
+            old.unlink()
+    paths["values"].mkdir(exist_ok=True)
+    return {
+        "HELPERS_CHECK_RECORD": str(paths["record"]),
+        "HELPERS_CHECK_VALUES": str(paths["values"]),
+        "HELPERS_CHECK_RECORD_RAISES": "1",
+    }
+
+
+def note_nbval_cell(stem: str, where: pathlib.Path, cell: int, passed: bool) -> None:
+    """After nbval ran code cell ``cell``: how many checks were recorded so far."""
+    paths = nbval_paths(stem, where)
+    lines = (
+        len(paths["record"].read_text().splitlines()) if paths["record"].exists() else 0
+    )
+    with paths["cells"].open("a") as fh:
+        fh.write(json.dumps({"cell": cell, "lines": lines, "passed": passed}) + "\n")
+
+
+def from_nbval(md: pathlib.Path, where: pathlib.Path) -> Run | None:
+    """nbval's recorded run of the chapter, if nbval ran and passed every code cell
+    of its notebook in this session; else None."""
+    paths = nbval_paths(md.stem, where)
+    if not paths["cells"].exists():
+        return None
+    cells = [json.loads(line) for line in paths["cells"].read_text().splitlines()]
+    code = [
+        c
+        for c in nbformat.read(md.with_suffix(".ipynb"), 4).cells
+        if c.cell_type == "code"
+    ]
+    if [c["cell"] for c in cells] != list(range(len(code))) or not all(
+        c["passed"] for c in cells
+    ):
+        return None
+    lines = paths["record"].read_text().splitlines() if paths["record"].exists() else []
+    if len(lines) != cells[-1]["lines"]:
+        return None
+    run = Run(
+        chapter=md.stem, fault="none", values_dir=str(paths["values"]), by="nbval"
+    )
+    seen = 0
+    for c in cells:
+        i = c["cell"]
+        run.tags[i] = list(code[i].metadata.get("tags", []))
+        run.sources[i] = code[i].source
+        for line in lines[seen : c["lines"]]:
+            run.records.append({**json.loads(line), "cell": i})
+        seen = c["lines"]
+    return run
+
+
+def clean_run(md: pathlib.Path, tmp_path_factory) -> Run:
+    """The chapter's clean run, with every check's arguments kept.
+
+    In ``make test`` this is nbval's own run of the chapter, recorded
+    (:func:`from_nbval`): ``tests/conftest.py`` runs the chapter's nbval cells,
+    its fault-injection test and its exercise-message test on one xdist worker,
+    in that order.  When nbval did not run the chapter in this session (a test
+    selected alone) or failed on it, the chapter is executed here instead, once
+    per session, whichever test asks first (a file lock makes the other wait).
+    """
+    if md.stem in CLEAN_RUNS:
+        return CLEAN_RUNS[md.stem]
     where = shared_dir(tmp_path_factory)
-    saved = where / f"{md.stem}.scale.pickle"
-    with open(where / f"{md.stem}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if saved.exists():
-            run = pickle.loads(saved.read_bytes())
-        else:
-            run = run_chapter(md, "scale", where, keep_values=True)
-            saved.write_bytes(pickle.dumps(run))
-    VALUE_RUNS[md.stem] = run
+    run = from_nbval(md, where)
+    if run is None:
+        saved = where / f"{md.stem}.none.pickle"
+        with open(where / f"{md.stem}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if saved.exists():
+                run = pickle.loads(saved.read_bytes())
+            else:
+                run = run_chapter(md, "none", where, keep_values=True)
+                saved.write_bytes(pickle.dumps(run))
+    CLEAN_RUNS[md.stem] = run
     return run
 
 
 def per_chapter_classes(namespace: dict, chapters: list[pathlib.Path], test) -> None:
     """One test class per chapter, ``Test_03_vhp_hvp_toy``, each running ``test``.
 
-    Under ``pytest -n 2 --dist loadscope`` (needed by nbval, which must keep a
-    notebook's cells together) a class is a scope, so chapters spread over the
-    workers; ``-k 03_`` selects one chapter.
+    ``tests/conftest.py`` puts each class in its chapter's xdist group (with
+    the chapter's nbval cells), so chapters spread over the workers; ``-k 03_``
+    selects one chapter.
     """
     for md in chapters:
         name = f"Test_{md.stem}"

@@ -248,6 +248,22 @@ def test_record_mode_appends_json_and_does_not_raise(tmp_path, monkeypatch, caps
     assert second["actual_summary"][0][1] == pytest.approx(3.003)
 
 
+def test_record_and_raise_mode_records_then_raises(tmp_path, monkeypatch, capsys):
+    """How make test's nbval runs record the clean checks: a failing check is
+    written down and still raises, so nbval still fails on it."""
+    log = tmp_path / "checks.jsonl"
+    monkeypatch.setenv("HELPERS_CHECK_RECORD", str(log))
+    monkeypatch.setenv("HELPERS_CHECK_RECORD_RAISES", "1")
+    e = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    check.assert_close(e.clone(), e, what="passes")
+    with pytest.raises(AssertionError, match="2 of 2 entries differ"):
+        check.assert_close(e * 1.001, e, what="fails")
+    assert capsys.readouterr().out == "✓ passes\n"
+    first, second = _read_records(log)
+    assert first["passed"] is True and second["passed"] is False
+    assert "2 of 2 entries differ" in second["message"]
+
+
 def test_record_mode_still_raises_on_misuse(tmp_path, monkeypatch):
     monkeypatch.setenv("HELPERS_CHECK_RECORD", str(tmp_path / "c.jsonl"))
     with pytest.raises(TypeError, match="needs what="):

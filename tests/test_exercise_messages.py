@@ -1,8 +1,9 @@
 """A wrong answer to an exercise gets a message that names the mistake (issue 11).
 
 For every exercise check (a ``check.assert_close`` after ``### END SOLUTION``
-whose ``what`` starts with "Exercise"), the chapter's run recorded the check's
-arguments (``tests/faults.py``, shared with the fault-injection test).  The
+whose ``what`` starts with "Exercise"), the chapter's clean run recorded the
+check's arguments (``faults.clean_run``: nbval's run of the chapter in ``make
+test``, shared with the fault-injection test).  The
 right answer is rebuilt from the expected value in the solution's own
 structure, dtypes and shapes; it must pass.  Then each plausible mistake that
 applies to the answer is fed to the same check, with the same ``what``,
@@ -243,7 +244,7 @@ def quoted_answers(statement: str, expected) -> list[str]:
 
 def wrong_answers_get_messages_that_name_them(md: pathlib.Path, tmp_path_factory):
     """Each plausible wrong answer to each exercise fails with a message naming it."""
-    run = faults.value_run(md, tmp_path_factory)
+    run = faults.clean_run(md, tmp_path_factory)
     problems, tried = [], 0
     texts = statements(md)
     for rec in exercise_checks(run):

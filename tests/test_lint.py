@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ROOT
 
-PYTHON_DIRS = ["src", "tests", "scripts"]
+PYTHON_DIRS = ["src", "tests", "scripts", "conftest.py"]
 CONFIG = ROOT / "pyproject.toml"
 
 

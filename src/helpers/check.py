@@ -28,7 +28,8 @@ independent of autograd and it fails when autograd's derivatives are wrong
 (``tests/test_fault_injection.py`` shows it); otherwise it declares
 ``not_autograd="..."`` or ``expected_from_autograd="..."``, a sentence a reader
 would accept.  With the environment variable ``HELPERS_CHECK_RECORD`` set to a
-file name, checks are recorded there (one JSON line each) instead of raising.
+file name, checks are recorded there (one JSON line each) instead of raising;
+with ``HELPERS_CHECK_RECORD_RAISES=1`` as well they are recorded and still raise.
 """
 
 from __future__ import annotations
@@ -425,7 +426,10 @@ def assert_close(
     ``HELPERS_CHECK_VALUES`` also names a directory, each call's ``actual``,
     ``expected``, ``rtol``, ``atol`` and ``dtype`` are saved there with
     :func:`torch.save` as ``NNNNN.pt`` (the record's ``index``).  The
-    fault-injection and exercise-message tests use both.
+    fault-injection and exercise-message tests use both.  With
+    ``HELPERS_CHECK_RECORD_RAISES=1`` a failing check is recorded and then
+    raises as usual: ``make test`` records the chapters' clean runs under nbval
+    this way, so that a failing check still fails nbval.
     """
     if not isinstance(what, str) or not what.strip():
         raise TypeError(
@@ -484,6 +488,8 @@ def assert_close(
             },
         )
         if message is not None:
+            if os.environ.get("HELPERS_CHECK_RECORD_RAISES") == "1":
+                raise AssertionError(message)
             print(f"✗ {what} (recorded, not raised)", file=sys.stderr)
             return
     print(f"✓ {what}")
