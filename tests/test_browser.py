@@ -85,11 +85,18 @@ def pages(html):
 class Watch:
     """A browser context at one width that records what goes wrong on its pages."""
 
-    def __init__(self, browser, width, **options):
+    def __init__(self, browser, width, typeset=True, **options):
+        self.width = width
+        self.typeset = typeset
         self.context = browser.new_context(
             viewport={"width": width, "height": 900}, **options
         )
         self.refused = bk.offline(self.context)
+        if not typeset:  # MathJax becomes an empty script: the math stays TeX
+            self.context.route(
+                lambda url: url.startswith(bk.MATHJAX_CDN),
+                lambda route: route.fulfill(body="", content_type="text/javascript"),
+            )
         self._problems: list[str] = []
         self.aborted: list[tuple[str, str]] = []
         self.page = self.context.new_page()
@@ -124,8 +131,17 @@ class Watch:
     def open(self, base, path):
         self.current = path
         self.page.goto(base + path, wait_until="load")
-        bk.wait_for_math(self.page)
+        if self.typeset:
+            bk.wait_for_math(self.page)
         return self.page
+
+    def leave(self):
+        """Go to a blank page, then put back the screen media and this context's
+        width, so the next page opens as a reader's would (restoring them on a
+        long chapter would lay it out once more, for nothing)."""
+        self.page.goto("about:blank")
+        self.page.emulate_media(media="screen")
+        self.page.set_viewport_size({"width": self.width, "height": 900})
 
     @property
     def problems(self) -> list[str]:
@@ -157,7 +173,9 @@ def phone(site):
 
 @pytest.fixture
 def dark_phone(site):
-    watch = Watch(site[2], bk.WIDTHS["phone"], color_scheme="dark")
+    # figures only: their size follows the column's width, not the math, which
+    # test_every_page_renders_cleanly checks; typesetting it would triple the time
+    watch = Watch(site[2], bk.WIDTHS["phone"], typeset=False, color_scheme="dark")
     yield watch
     watch.close()
 
@@ -312,7 +330,6 @@ def test_every_page_renders_cleanly(site, desktop):
             elif parsed.fragment and parsed.fragment not in ids_of(target):
                 problems.append(f"{path}: link to a missing anchor {link[len(base) :]}")
         problems += check_solutions(page, path)
-        problems += overflow_at_phone_width(page, path)
         if facts["splitStreams"]:
             problems.append(
                 f"{path}: {facts['splitStreams']} cell(s) show their prints in "
@@ -323,7 +340,11 @@ def test_every_page_renders_cleanly(site, desktop):
         problems += [f"{path}: {p}" for p in page.evaluate(RAW_PIPES)]
         problems += [f"{path}: {p}" for p in page.evaluate(UNLINKED)]
         problems += [f"{path}: {p}" for p in page.evaluate(COPY_BUTTONS)]
+        # Narrow, then print: each lays the page out once more; leaving the page
+        # before the desktop layout is restored spares a third layout of it.
+        problems += overflow_at_phone_width(page, path)
         problems += print_layout(page, path)
+        desktop.leave()
     problems += desktop.problems
     problems += [f"remote request refused: {url}" for url in desktop.refused]
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:60])
@@ -394,14 +415,14 @@ OVERFLOW = """() => {
 
 
 def overflow_at_phone_width(page, path):
-    """At 400 px nothing in the main content sticks out, except inside a box that
+    """At 390 px nothing in the main content sticks out, except inside a box that
     scrolls on its own (code, outputs, wide math, tables). The page is resized in
-    place (its layout follows the width through CSS) rather than loaded again."""
+    place (its layout follows the width through CSS) rather than loaded again, and
+    left at that width (``Watch.leave`` restores it)."""
     width = bk.WIDTHS["phone"]
     page.set_viewport_size({"width": width, "height": 900})
     page.wait_for_timeout(100)
     facts = page.evaluate(OVERFLOW)
-    page.set_viewport_size({"width": bk.WIDTHS["desktop"], "height": 900})
     problems = []
     if facts["scrollWidth"] > width + TOLERANCE_PX:
         problems.append(
@@ -551,9 +572,12 @@ FIGURES = "article div.cell_output img, article figure img"
 MIN_FIGURE_TEXT_PX = 9.0
 
 
-def small_figure_text(page, path, selector=FIGURES):
+def small_figure_text(page, path, selector=FIGURES, count=False):
+    """Figures whose smallest text is under 9 CSS px (with ``count``, also how many
+    figures were measured)."""
     problems = []
-    for fig in page.evaluate(FIGURE_TEXT, selector):
+    figures = page.evaluate(FIGURE_TEXT, selector)
+    for fig in figures:
         small = fig["smallest"]
         if small is None:
             if fig["kind"] != "svg":
@@ -565,7 +589,7 @@ def small_figure_text(page, path, selector=FIGURES):
                 f"text {small['text']!r} is {small['px']:.1f} CSS px at "
                 f"{bk.WIDTHS['phone']} px; expected >= {MIN_FIGURE_TEXT_PX}"
             )
-    return problems
+    return (len(figures), problems) if count else problems
 
 
 # Each figure's own corners (drawn on a canvas): an opaque near-white corner is a
@@ -624,12 +648,10 @@ def white_slabs(page, path, selector=FIGURES):
 
 def print_layout(page, path):
     """The page as the PDF prints it (print media, the A4 text width): no code cut
-    at the right, no "Click to hide". The page is put back for the next check."""
+    at the right, no "Click to hide". The page is left in print layout
+    (``Watch.leave`` restores the screen)."""
     pdf.prepare_for_print(page, solutions=True)
-    problems = [f"{path}: print: {p}" for p in pdf.print_problems(page)[:5]]
-    page.emulate_media(media="screen")
-    page.set_viewport_size({"width": bk.WIDTHS["desktop"], "height": 900})
-    return problems
+    return [f"{path}: print: {p}" for p in pdf.print_problems(page)[:5]]
 
 
 def figure_pages(html):
@@ -649,8 +671,9 @@ def test_figures_readable_on_a_phone_and_in_dark_mode(site, dark_phone, tmp_path
     problems, measured = [], 0
     for path in figure_pages(html):
         page = dark_phone.open(base, path)
-        measured += len(page.evaluate(FIGURE_TEXT, FIGURES))
-        problems += small_figure_text(page, path)
+        found, text_problems = small_figure_text(page, path, count=True)
+        measured += found
+        problems += text_problems
         problems += white_slabs(page, path)
     problems += dark_phone.problems
     assert measured, "expected figures in the book, measured none"
