@@ -127,3 +127,84 @@ def pytest_runtest_makereport(item, call):
 
     where = faults.shared_dir(item.config._tmp_path_factory)
     faults.note_nbval_cell(stem, where, item.cell_num, outcome.get_result().passed)
+
+
+# ---------------------------------------------------------- kernels forked, not started
+# Every kernel that this process starts for its own Python (nbval's, the fault
+# runs', the fault harness's) is forked from one server that has imported torch,
+# SymPy and matplotlib once: see tests/kernel_forkserver.py.
+# COURSE_FORK_KERNELS=0 starts every kernel afresh instead.
+
+
+class _ForkServer:
+    """This process's kernel fork server, started for the first kernel."""
+
+    def __init__(self) -> None:
+        self.process = None
+        self.directory: str | None = None
+        self.path = ""
+        # The environment the server starts with: this process's at configuration,
+        # not whatever a test has set when the first kernel starts (a student
+        # bundle's PYTHONPATH, say, would send every later kernel to a fresh start).
+        self.env: dict[str, str] | None = None
+
+    def socket(self) -> str:
+        import subprocess
+        import sys
+        import tempfile
+
+        import kernel_forkserver
+
+        if self.process is None:
+            self.directory = tempfile.mkdtemp(prefix="course-kernels-")
+            self.path = os.path.join(self.directory, "server")
+            self.process = subprocess.Popen(
+                [sys.executable, kernel_forkserver.__file__, "serve", self.path],
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+            )
+        return self.path
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+
+_SERVER = _ForkServer()
+
+
+def fork_server_socket() -> str | None:
+    """This process's fork server (started if need be), or None when turned off."""
+    if os.environ.get("COURSE_FORK_KERNELS", "1") == "0":
+        return None
+    return _SERVER.socket()
+
+
+def pytest_configure(config) -> None:
+    import sys
+
+    import kernel_forkserver
+
+    kernel_forkserver.patch_kernel_manager(_SERVER.socket)
+    # The venv's scripts on PATH, as in an activated venv (nbgrader runs `alembic`):
+    # set once here, so that kernels started later share the fork server's PATH.
+    bindir = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + path
+    _SERVER.env = dict(os.environ)
+
+
+def pytest_unconfigure(config) -> None:
+    _SERVER.stop()

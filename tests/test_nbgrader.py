@@ -36,8 +36,10 @@ import shutil
 import subprocess
 import sys
 
+import kernel_forkserver
 import nbformat
 import pytest
+from chapter_groups import fork_server_socket
 
 from conftest import CHAPTERS_IPYNB, ROOT
 
@@ -81,12 +83,17 @@ STUDENTS = sorted({student for _, student in SUBMISSIONS})
 
 
 def nbgrader(course: pathlib.Path, *args: str) -> str:
+    """Run ``python -m nbgrader ARGS`` in ``course``; its kernels are forked by this
+    worker's kernel fork server, as the chapters' are (tests/kernel_forkserver.py)."""
     bindir = str(pathlib.Path(sys.executable).parent)  # nbgrader runs `alembic`
-    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        path = bindir + os.pathsep + path
+    command = kernel_forkserver.module_command("nbgrader", fork_server_socket())
     run = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
+        [*command, *args],
         cwd=course,
-        env=env,
+        env={**os.environ, "PATH": path},
         capture_output=True,
         text=True,
         timeout=900,
