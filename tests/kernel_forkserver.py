@@ -62,6 +62,7 @@ PRELOAD = (
 UNREAD = (
     *("JPY_", "HELPERS_", "PYDEVD_", "PYTEST_", "COURSE_", "NBGRADER_"),
     *("MPLBACKEND", "COLUMNS", "LINES"),
+    "KMP_",  # Intel OpenMP's (scikit-learn sets two on import); torch uses GNU's
 )
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 CONNECT_SECONDS = 300.0  # how long a launcher waits for the server's imports
@@ -209,7 +210,7 @@ def _become_kernel(message: dict, fds: list[int], closing: list[int]) -> None:
             os.path.realpath(os.path.join(launcher, "ipykernel_launcher.py")),
             *message["argv"],
         ]
-        sys.path[:] = _KERNEL_PATH
+        sys.path[:] = [*message.get("path_before", []), *_KERNEL_PATH]
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
@@ -244,13 +245,41 @@ def _die_with_parent(signum: int) -> None:
         pass
 
 
+def _path_before(ours: dict, theirs: dict) -> tuple[list[str], str | None]:
+    """The directories a kernel's PYTHONPATH puts before the server's (a student
+    bundle's ``site`` with the course's helpers, say), and why they cannot be
+    (a preloaded module they would hide, or another PYTHONPATH), or None."""
+    old = [e for e in ours.get("PYTHONPATH", "").split(os.pathsep) if e]
+    new = [e for e in theirs.get("PYTHONPATH", "").split(os.pathsep) if e]
+    extra = new[: len(new) - len(old)]
+    if new[len(extra) :] != old:
+        return [], "PYTHONPATH differs from the server's, not only at its front"
+    loaded = {name.partition(".")[0] for name in sys.modules}
+    for folder in extra:
+        if not os.path.isabs(folder):
+            return [], f"PYTHONPATH's {folder} is relative (to the kernel's cwd)"
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+        hidden = sorted(loaded & {n.partition(".")[0] for n in names})
+        if hidden:
+            return [], f"PYTHONPATH's {folder} holds the preloaded {hidden}"
+    return extra, None
+
+
 def _refusal(started: dict, message: dict) -> str | None:
     """Why the server must not fork this kernel, or None."""
     ours, theirs = _import_settings(started), _import_settings(message["env"])
+    for key, value in _SET_BY_IMPORTS.items():  # as the preloaded imports set them
+        if theirs.get(key, value) == value:
+            ours.pop(key, None)
+            theirs.pop(key, None)
     differ = sorted(
         k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)
     )
-    if differ:
+    if differ == ["PYTHONPATH"]:
+        message["path_before"], why = _path_before(ours, theirs)
+        if why:
+            return why
+    elif differ:
         return f"{', '.join(differ)} differ from the server's"
     threads = (
         len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 1

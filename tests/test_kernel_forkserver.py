@@ -53,10 +53,24 @@ def test_a_forked_kernel_is_the_kernel_a_fresh_start_gives(monkeypatch):
     assert set(forked["env"]) - ours == set(fresh["env"]) - ours
 
 
-def test_another_pythonpath_gets_a_fresh_kernel(monkeypatch, tmp_path):
+def test_a_pythonpath_in_front_is_put_in_front(monkeypatch, tmp_path):
+    """As a student bundle's: its folder first on sys.path, as in a fresh kernel."""
+    (tmp_path / "course_probe_module.py").write_text("")
+    forked = probe(monkeypatch, PYTHONPATH=str(tmp_path))
+    fresh = probe(monkeypatch, PYTHONPATH=str(tmp_path), COURSE_FORK_KERNELS="0")
+    assert forked["preloaded"] and not fresh["preloaded"]
+    assert forked["path"] == fresh["path"]
+    assert forked["path"][0] == str(tmp_path)
+
+
+def test_a_pythonpath_that_hides_a_preloaded_module_gets_a_fresh_kernel(
+    monkeypatch, tmp_path
+):
+    (tmp_path / "sympy").mkdir()
+    (tmp_path / "sympy" / "__init__.py").write_text("")
     seen = probe(monkeypatch, PYTHONPATH=str(tmp_path))
     assert not seen["preloaded"]
-    assert str(tmp_path) in seen["path"]
+    assert seen["path"][0] == str(tmp_path)
 
 
 def start_kernel() -> tuple[KernelManager, object]:
