@@ -186,7 +186,11 @@ _SERVER = _ForkServer()
 
 def fork_server_socket() -> str | None:
     """This process's fork server (started if need be), or None when turned off."""
+    import sys
+
     if os.environ.get("COURSE_FORK_KERNELS", "1") == "0":
+        return None
+    if not sys.platform.startswith("linux"):
         return None
     return _SERVER.socket()
 

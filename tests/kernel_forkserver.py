@@ -27,7 +27,8 @@ bundle's ``PYTHONPATH``, say) is started afresh instead.
 The chapters' committed outputs are made by ``scripts/execute.py`` in plain
 fresh kernels, and nbval compares a forked kernel's outputs with them: that
 comparison is itself the check that forking changes nothing a reader sees.
-``tests/test_kernel_forkserver.py`` checks the rest. ``COURSE_FORK_KERNELS=0``
+``tests/test_kernel_forkserver.py`` checks the rest. Linux only (on macOS a
+process that loaded these libraries is not safe to fork); ``COURSE_FORK_KERNELS=0``
 turns forking off.
 
     python tests/kernel_forkserver.py serve SOCKET           # the server
@@ -139,7 +140,10 @@ def patch_kernel_manager(server_socket) -> None:
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = plain(self, extra_arguments)
-        forking = os.environ.get("COURSE_FORK_KERNELS", "1") != "0"
+        forking = (
+            sys.platform.startswith("linux")  # elsewhere, forking torch is unsafe
+            and os.environ.get("COURSE_FORK_KERNELS", "1") != "0"
+        )
         if forking and cmd[:3] == [sys.executable, "-m", "ipykernel_launcher"]:
             return [
                 sys.executable,

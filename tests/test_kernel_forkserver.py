@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import nbformat
@@ -23,10 +24,16 @@ PROBE = (
     " 'pid': os.getpid()}))"
 )
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("COURSE_FORK_KERNELS", "1") == "0",
-    reason="COURSE_FORK_KERNELS=0: every kernel is started afresh",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("COURSE_FORK_KERNELS", "1") == "0",
+        reason="COURSE_FORK_KERNELS=0: every kernel is started afresh",
+    ),
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"),
+        reason="kernels are forked on Linux only",
+    ),
+]
 
 
 def probe(monkeypatch, **env) -> dict:
