@@ -158,18 +158,41 @@ class _ForkServer:
         if self.process is None:
             self.directory = tempfile.mkdtemp(prefix="course-kernels-")
             self.path = os.path.join(self.directory, "server")
-            self.process = subprocess.Popen(
-                [sys.executable, kernel_forkserver.__file__, "serve", self.path],
-                stdin=subprocess.DEVNULL,
-                env=self.env,
+            self.log = os.path.join(self.directory, "log")
+            with open(self.log, "w") as log:  # refusals and failures, shown at exit
+                self.process = subprocess.Popen(
+                    [sys.executable, kernel_forkserver.__file__, "serve", self.path],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=self.env,
+                )
+        elif self.process.poll() is not None:
+            raise RuntimeError(
+                f"the kernel fork server exited ({self.process.returncode}):\n"
+                f"{self._log_text()}\nCOURSE_FORK_KERNELS=0 starts kernels afresh."
             )
         return self.path
+
+    def _log_text(self) -> str:
+        try:
+            with open(self.log) as fh:
+                return fh.read()[-3000:]
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         import shutil
         import subprocess
+        import sys
 
         if self.process is not None:
+            text = self._log_text()
+            if text.strip():  # what it refused to fork, or a failure: say so
+                print(
+                    f"\nkernel fork server (pid {self.process.pid}):\n{text}",
+                    file=sys.__stderr__,
+                )
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)

@@ -410,12 +410,14 @@ def run_chapter(
 
 
 def _kernel_cpu(client) -> float:
-    """The kernel's own CPU seconds (user + system), asked of the kernel itself: a
-    kernel forked by tests/kernel_forkserver.py is not this process's child."""
+    """The CPU seconds (user + system) of the kernel and the processes it waited
+    for (torchrun's), asked of the kernel itself: a kernel forked by
+    tests/kernel_forkserver.py is not this process's child, and its count starts
+    at the fork, after the imports that a fresh kernel's count includes."""
     probe = nbformat.v4.new_code_cell(
         "import resource as _r\n"
-        "_u = _r.getrusage(_r.RUSAGE_SELF)\n"
-        "print(_u.ru_utime + _u.ru_stime)\n"
+        "_u = [_r.getrusage(w) for w in (_r.RUSAGE_SELF, _r.RUSAGE_CHILDREN)]\n"
+        "print(sum(u.ru_utime + u.ru_stime for u in _u))\n"
         "del _r, _u"
     )
     client.execute_cell(probe, 0)

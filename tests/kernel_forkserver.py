@@ -62,11 +62,11 @@ PRELOAD = (
 # environment differs from the server's in any other is started afresh instead.
 UNREAD = (
     *("JPY_", "HELPERS_", "PYDEVD_", "PYTEST_", "COURSE_", "NBGRADER_"),
-    *("MPLBACKEND", "COLUMNS", "LINES"),
+    *("COLUMNS", "LINES"),
     "KMP_",  # Intel OpenMP's (scikit-learn sets two on import); torch uses GNU's
 )
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-CONNECT_SECONDS = 300.0  # how long a launcher waits for the server's imports
+CONNECT_SECONDS = 120.0  # how long a launcher waits for the server's imports
 PR_SET_PDEATHSIG = 1
 
 
@@ -110,10 +110,10 @@ def launch(sock_path: str, argv: list[str]) -> int:
         sock.close()
         os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
 
-    def forward(signum, _frame):
+    def forward(signum, _frame):  # to the kernel's group, as to a fresh kernel's
         try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
+            os.killpg(pid, signum)
+        except (ProcessLookupError, PermissionError):
             pass
 
     for signum in FORWARDED:
@@ -187,14 +187,16 @@ def _become_kernel(message: dict, fds: list[int], closing: list[int]) -> None:
     """In the forked child: turn into ``python -m ipykernel_launcher ARGV``."""
     try:
         _die_with_parent(signal.SIGKILL)  # the server
+        os.setsid()  # a group of its own, as jupyter_client starts a fresh kernel
         for fd in closing:
             os.close(fd)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        for signum in (*FORWARDED, signal.SIGCHLD, signal.SIGPIPE):
+        for signum in (*FORWARDED, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as CPython starts
         os.environ.clear()
         os.environ.update(message["env"])
         os.environ.update(_SET_BY_IMPORTS)
@@ -203,10 +205,13 @@ def _become_kernel(message: dict, fds: list[int], closing: list[int]) -> None:
 
         random.seed()  # a fresh process would draw its own seeds, not share one
         import numpy as np
+        import sympy.core.random as sympy_random
         import torch
 
         np.random.seed()
-        torch.seed()
+        torch.seed()  # as a fresh kernel's generator (seen here: not a fixed seed)
+        sympy_random.rng.seed()
+        sympy_random._assumptions_rng.seed()
         import ipykernel
 
         launcher = os.path.join(os.path.dirname(ipykernel.__file__), "..")
@@ -217,7 +222,12 @@ def _become_kernel(message: dict, fds: list[int], closing: list[int]) -> None:
         sys.path[:] = [*message.get("path_before", []), *_KERNEL_PATH]
         from ipykernel import kernelapp
 
-        kernelapp.launch_new_instance()
+        app = kernelapp.IPKernelApp.instance()
+        app.initialize()
+        # torch's log handlers hold the sys.stderr of their import: the kernel's own
+        # in a fresh kernel, so give them this kernel's
+        torch._logging._internal._init_logs()
+        app.start()
         code = 0
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
@@ -226,9 +236,16 @@ def _become_kernel(message: dict, fds: list[int], closing: list[int]) -> None:
 
         traceback.print_exc()
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    try:  # what the interpreter's exit would do: join threads, run atexit handlers
+        import atexit
+        import threading
+
+        threading._shutdown()
+        atexit._run_exitfuncs()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 _KERNEL_PATH: list[str] = []
@@ -329,59 +346,86 @@ def serve(sock_path: str) -> None:
     while True:
         for key, _ in select.select(timeout=0.1):
             if key.fileobj is server:
-                conn, _ = server.accept()
-                message, fds = _recv_message(conn)
-                refusal = _refusal(started, message)
-                if refusal:
-                    print(
-                        f"kernel fork server: {refusal}: a fresh kernel",
-                        file=sys.stderr,
-                    )
-                    for fd in fds:
-                        os.close(fd)
-                    conn.sendall(b"-1".rjust(8))
-                    conn.close()
-                    continue
-                sys.stdout.flush()
-                sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:
-                    keep = {c.fileno() for c in children.values()}
-                    keep |= {server.fileno(), conn.fileno()}
-                    _become_kernel(message, fds, sorted(keep))
-                for fd in fds:
-                    os.close(fd)
-                conn.sendall(str(pid).rjust(8).encode())
-                children[pid] = conn
-                select.register(conn, selectors.EVENT_READ, pid)
-            else:  # a launcher closed its end (it was killed): kill its kernel
-                pid = key.data
-                select.unregister(key.fileobj)
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        while children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            conn = children.pop(pid, None)
-            if conn is None:
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            code = code if code >= 0 else 128 - code
-            try:
-                select.unregister(conn)
-            except (KeyError, ValueError):
-                pass
-            try:
-                conn.sendall(str(code).rjust(8).encode())
-            except OSError:
-                pass
+                    _accept(server, select, children, started)
+                except Exception:  # one launcher's trouble must not end the server
+                    import traceback
+
+                    print("kernel fork server: a launch failed:", file=sys.stderr)
+                    traceback.print_exc()
+            else:  # a launcher closed its end (it was killed): kill its kernel
+                select.unregister(key.fileobj)
+                _kill_group(key.data)
+        _reap(select, children)
+
+
+def _accept(server, select, children: dict, started: dict) -> None:
+    import selectors
+
+    conn, _ = server.accept()
+    fds: list[int] = []
+    try:
+        message, fds = _recv_message(conn)
+        refusal = _refusal(started, message)
+        if refusal:
+            print(f"kernel fork server: {refusal}: a fresh kernel", file=sys.stderr)
+            conn.sendall(b"-1".rjust(8))
             conn.close()
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            keep = {c.fileno() for c in children.values()}
+            keep |= {server.fileno(), conn.fileno(), select.fileno()}
+            _become_kernel(message, fds, sorted(keep))
+    except BaseException:
+        conn.close()
+        raise
+    finally:
+        for fd in fds:
+            os.close(fd)
+    children[pid] = conn
+    try:
+        conn.sendall(str(pid).rjust(8).encode())
+    except OSError:  # the launcher is gone already
+        _kill_group(pid)
+        return
+    select.register(conn, selectors.EVENT_READ, pid)
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def _reap(select, children: dict) -> None:
+    """Wait for the kernels that ended; tell each one's launcher its status."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        code = code if code >= 0 else 128 - code
+        try:
+            select.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        try:
+            conn.sendall(str(code).rjust(8).encode())
+        except OSError:
+            pass
+        conn.close()
 
 
 if __name__ == "__main__":

@@ -18,10 +18,13 @@ from nbclient import NotebookClient
 from conftest import ROOT
 
 PROBE = (
-    "import json, os, sys\n"
+    "import json, os, signal, sys\n"
     "print(json.dumps({'argv0': sys.argv[0], 'path': sys.path, 'cwd': os.getcwd(),"
     " 'env': sorted(os.environ), 'preloaded': 'torch' in sys.modules,"
-    " 'pid': os.getpid()}))"
+    " 'pid': os.getpid(), 'group_leader': os.getpgrp() == os.getpid(),"
+    " 'sigpipe': str(signal.getsignal(signal.SIGPIPE)),"
+    " 'sigint': str(signal.getsignal(signal.SIGINT)),"
+    " 'mpl': os.environ.get('MPLBACKEND')}))"
 )
 
 pytestmark = [
@@ -52,7 +55,7 @@ def test_a_forked_kernel_is_the_kernel_a_fresh_start_gives(monkeypatch):
     forked = probe(monkeypatch)
     fresh = probe(monkeypatch, COURSE_FORK_KERNELS="0")
     assert forked["preloaded"] and not fresh["preloaded"], "was the kernel forked?"
-    for key in ("argv0", "path", "cwd"):
+    for key in ("argv0", "path", "cwd", "group_leader", "sigpipe", "sigint", "mpl"):
         assert forked[key] == fresh[key], key
     # torch._dynamo, preloaded, sets TORCHINDUCTOR_CACHE_DIR; a fresh kernel gets it
     # on its first torch.func call
@@ -136,11 +139,13 @@ def test_the_launcher_ends_with_its_kernel_and_the_kernel_with_it(kernel):
     km, kc = kernel
     pid = kernel_pid(kc)
     launcher = km.provisioner.process
+    assert launcher.pid != pid, "the kernel was not forked"
     km.shutdown_kernel()  # a clean shutdown: the launcher exits with the kernel's 0
     assert gone(pid)
     assert launcher.poll() == 0
     km, kc = start_kernel()  # a killed launcher takes its kernel with it
     pid = kernel_pid(kc)
+    assert km.provisioner.process.pid != pid, "the kernel was not forked"
     kc.stop_channels()
     os.kill(km.provisioner.process.pid, signal.SIGKILL)
     assert gone(pid), "the kernel outlived its killed launcher"
