@@ -372,5 +372,27 @@ def lab_open(page, base, token, name, settle_ms=4000, timeout_ms=90000):
         last = count
 
 
+def lab_open_beside(page, name, settle_ms=2000, timeout_ms=90000):
+    """Open <name> from the file browser of the JupyterLab already on ``page``, as a
+    student would (a double click), without loading JupyterLab again (about 10 s
+    of a 2-core machine); wait until its cells have rendered."""
+    item = page.locator(".jp-DirListing-item", has_text=name)
+    item.first.dblclick(timeout=timeout_ms)
+    current = page.locator(
+        ".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current", has_text=name
+    )
+    current.wait_for(timeout=timeout_ms)  # its tab is the one shown
+    page.wait_for_selector(LAB_MARKDOWN, timeout=timeout_ms)
+    last, stable = -1, 0
+    deadline = time.monotonic() + timeout_ms / 1000
+    while stable < 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(settle_ms // 4)
+        count = page.evaluate(
+            "() => document.querySelectorAll('.katex, mjx-container').length"
+        )
+        stable = stable + 1 if count == last else 0
+        last = count
+
+
 def myst_installed() -> bool:
     return importlib.util.find_spec("jupyterlab_myst") is not None

@@ -42,6 +42,9 @@ clean run is nbval's own run of the chapter, recorded (see
 :func:`nbval_record_env` and ``tests/conftest.py``).  The harness test
 (``tests/test_faults_harness.py``) runs both faults on a small chapter.
 
+A second hidden cell, in the kernel only, keeps figures from being rendered
+(``_NO_FIGURES``): a run here is judged by its checks, not by its outputs.
+
 Each check's record gets the index of the code cell that made it.  The result
 of a run is a :class:`Run`: the records, the cells that raised, the tags of
 every cell.
@@ -304,6 +307,24 @@ del _install_fault
 """
 
 
+# A second hidden cell, for the kernel only (not the workers' prelude): figures are
+# made but not rendered to SVG. A run here is judged by its checks' records, never
+# by its outputs, and rendering the chapters' 34 figures took about 12 s of CPU per
+# pass. A check whose value depended on a rendered figure would differ from
+# nbval's run (where figures render) and be reported by the judge.
+_NO_FIGURES = """\
+import matplotlib.backend_bases as _backend_bases
+
+
+def _print_nothing(self, filename, *args, **kwargs):
+    return None
+
+
+_backend_bases.FigureCanvasBase.print_figure = _print_nothing
+del _backend_bases, _print_nothing
+"""
+
+
 @dataclass
 class Run:
     """What one execution of a chapter produced."""
@@ -376,6 +397,7 @@ def run_chapter(
         )
     )
     nb.cells.insert(0, hidden)
+    quiet_figures = nbformat.v4.new_code_cell(_NO_FIGURES)
     code = [(k, c) for k, c in enumerate(nb.cells) if c.cell_type == "code"][1:]
     run = Run(chapter=md.stem, fault=fault, values_dir=str(values) if values else None)
     client = NotebookClient(
@@ -390,6 +412,8 @@ def run_chapter(
     with client.setup_kernel():
         client.execute_cell(hidden, 0)
         _raise_if_error(hidden, "the hidden fault cell")
+        client.execute_cell(quiet_figures, 0)
+        _raise_if_error(quiet_figures, "the hidden cell that skips figures")
         seen = 0
         for i, (index, cell) in enumerate(code):
             run.tags[i] = list(cell.metadata.get("tags", []))

@@ -62,7 +62,7 @@ def test_chapter_renders_in_jupyterlab(tmp_path):
         )
 
         # The same check on a notebook built to fail it, so it is known to work.
-        bk.lab_open(page, base, token, BROKEN, settle_ms=2000)
+        bk.lab_open_beside(page, BROKEN, settle_ms=2000)
         panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
         caught = page.evaluate(
             f"(root) => ({bk.LAB_PROBLEMS})(document.querySelector('{panel}'))"

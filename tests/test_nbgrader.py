@@ -6,12 +6,13 @@ the release shows a student the same cells as the student bundle.
 
 Autograded end to end (one ``autograde`` run), then exported:
 
-* chapter 5 (``REAL``): the solutions score full marks (hidden tests and all;
+* chapter 1 (``REAL``): the solutions score full marks (hidden tests and all;
   the first exercise is worth 2, from a ``points-2`` tag added to the chapter's
   ``.md`` here: points are read from the source without re-executing); a
   submission that rebinds the comparison functions and writes wrong answers
-  scores 0 on every visible check, and its explicit Hessian in exercise 5.4
-  loses the hidden points;
+  scores 0 on every visible check, and its gradients in exercise 1.3, right but
+  from two calls of ``torch.autograd.grad`` where one was asked for, lose the
+  hidden points;
 * a synthetic chapter (tests/synthetic_chapter.py, fast) with hidden tests and
   a written answer: the solution scores full marks on what is autograded, a
   wrong-method answer that passes the visible check loses the hidden points, a
@@ -58,13 +59,20 @@ if importlib.util.find_spec("nbgrader") is None:
         pytrace=False,
     )
 
-TAGGED = "05_full_hessians"  # its first exercise gets a points-2 tag here
-REAL = "ch05"
-# bob's wrong-method answer to exercise 5.4: it passes the visible check
+# The real chapter autograded: chapter 1, the shortest, whose three exercises all
+# have hidden tests (about 3 s per execution here; chapter 5, used before, took 15).
+TAGGED = "01_autograd_refresher"  # its first exercise gets a points-2 tag here
+REAL = "ch01"
+# bob's wrong-method answer to exercise 1.3: the right gradients, so it passes the
+# visible check, but from two calls of torch.autograd.grad where one was asked for
+WRONG_EXERCISE = "ex-01-one-call"
 WRONG_METHOD = {
-    "ex-05-three-products": "def tridiagonal_hessian(x):\n"
-    "    return torch.func.hessian(rosenbrock)(x)\n\n\n"
-    "H_rb9 = tridiagonal_hessian(x9)"
+    WRONG_EXERCISE: "def input_and_param_grads(loss, x, module):\n"
+    "    names, params = zip(*module.named_parameters(), strict=True)\n"
+    "    (gx,) = torch.autograd.grad(loss(x), x)\n"
+    "    g_params = torch.autograd.grad(loss(x), params)\n"
+    '    return {"x": gx} | dict(zip(names, g_params, strict=True))\n\n\n'
+    "grads_ex = input_and_param_grads(loss_ex, x_in, layer_ex)"
 }
 SYNTHETIC = "ch90"
 # Each is one execution of a notebook by autograde. Real chapters take most of the
@@ -72,7 +80,7 @@ SYNTHETIC = "ch90"
 # tampered checks and a single wrong method); nobody else submitted: they score 0.
 SUBMISSIONS = {
     (REAL, "alice"): "full",
-    (REAL, "bob"): "monkeypatch",  # and the wrong method on exercise 5.4
+    (REAL, "bob"): "monkeypatch",  # and the wrong method on exercise 1.3
     (SYNTHETIC, "alice"): "full",
     (SYNTHETIC, "bob"): "wrong-method",
     (SYNTHETIC, "dave"): "monkeypatch",
@@ -278,8 +286,8 @@ def expected_score(assignment, student, row, first):
     if kind == "monkeypatch" and assignment != SYNTHETIC:
         # the real chapter's answers are its solutions scaled by 1.001 behind rebound
         # comparisons: every visible check fails; a hidden test of a right method
-        # may pass, except 5.4's, whose method bob got wrong too
-        if row["exercise"] == "ex-05-three-products":  # the right value, wrong method
+        # may pass, except 1.3's, whose method bob got wrong too
+        if row["exercise"] == WRONG_EXERCISE:  # the right value, wrong method
             return full if row["kind"] == "check" else 0.0
         return 0.0 if row["kind"] == "check" else None
     return 0.0  # untouched, tampered, monkeypatch, nothing submitted
@@ -293,7 +301,7 @@ def test_autograded_scores(course, scores):
         first.setdefault(row["assignment"], row["exercise"])
     points = {(r["assignment"], r["grade_id"]): float(r["points"]) for r in exercises}
     assert points[(REAL, first[REAL] + "-check")] == 2.0, "points-2 tag in the .md"
-    assert (REAL, "ex-05-three-products-hidden") in points
+    assert (REAL, WRONG_EXERCISE + "-hidden") in points
     assert points[(SYNTHETIC, "ex-90-rayleigh-written")] == 2.0
     got = {(r["assignment"], r["student_id"], r["grade_id"]): r for r in scores}
     graded = {a for a, _ in SUBMISSIONS}
